@@ -1,0 +1,855 @@
+"""
+The email content class: stored RFC 5322 messages <-> EAS ApplicationData.
+
+This is the only module that knows EAS email field names (MS-ASEMAIL,
+MS-ASAIRS, the email parts of MS-ASCMD). It is pure: no I/O, no reactor, no
+database. Two halves:
+
+- `parse_message(raw)` at delivery: the `MessageSummary` the store indexes
+  and the sync needs. It never raises, whatever the bytes.
+- `application_data(...)` / `change_data(...)` when serving a Sync Add or
+  Change, an ItemOperations Fetch or a Search result: an lxml
+  `{AirSync:}ApplicationData` element in the team-wide namespace convention
+  (the code page name followed by a colon: "{Email:}Subject").
+
+Rules decided here (see the docstrings for details):
+
+- ConversationId: MD5 of the conversation's root Message-ID (first
+  References id, else In-Reply-To, else the message's own Message-ID); the
+  Thread-Index GUID only when the message has none of these; else an MD5 of
+  the normalised thread topic. So replies from any client join their thread.
+- ConversationIndex: from Thread-Index when present (its 5 time bytes and
+  its 5-byte response levels, i.e. the EAS form without the reserved byte and
+  the GUID), else the 5-byte header built from the Date as Exchange does (the
+  high 40 bits of the FILETIME).
+- FileReference: f"{file_reference_prefix}{n}", n being the attachment's
+  position in the depth-first pre-order part walk of `mime.walk_parts`
+  (the message itself is part 0).
+- TruncationSize and MIMETruncation are applied in bytes of the UTF-8 text
+  sent (MS-ASAIRS describes AllOrNone in bytes); a cut never splits a UTF-8
+  sequence. EstimatedDataSize is the full size in the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import Message
+from typing import Sequence
+
+import email.utils as _email_utils
+from lxml import etree
+
+from bluesync.items import mime
+from bluesync.items.html2text import html_to_text, text_to_html
+
+__all__ = [
+    "Attachment", "BodyPreference", "Flag", "ItemState", "MessageSummary",
+    "MIME_TRUNCATION_SIZES", "application_data", "attachment", "attachments",
+    "change_data", "html_body", "html_to_text", "invitation",
+    "parse_message", "plain_body", "text_to_html",
+]
+
+Attachment = mime.Attachment
+
+AIRSYNC = "AirSync:"
+AIRSYNCBASE = "AirSyncBase:"
+EMAIL = "Email:"
+EMAIL2 = "Email2:"
+TASKS = "Tasks:"
+
+PREVIEW_LIMIT = 255
+SEARCH_TEXT_LIMIT = 100_000
+
+# MS-ASCMD 2.2.3.111: MIMETruncation codes -> size limit (None: no limit).
+MIME_TRUNCATION_SIZES: dict[int, int | None] = {
+    0: 0, 1: 4096, 2: 5120, 3: 7168, 4: 10240, 5: 20480, 6: 51200,
+    7: 102400, 8: None,
+}
+
+BODY_PLAIN, BODY_HTML, BODY_RTF, BODY_MIME = 1, 2, 3, 4
+
+UTC = timezone.utc
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------
+# Parsing at delivery
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """What the store indexes for a message and the sync needs to serve it."""
+    subject: str
+    from_: str                      # display string for Email:From
+    sender: str                     # Sender header when it differs from From, else ""
+    to: str                         # display strings, comma-joined
+    cc: str
+    bcc: str
+    reply_to: str
+    display_to: str                 # To names only, "; "-joined (Email:DisplayTo)
+    date: datetime                  # aware UTC; the Date header or `received`
+    received: datetime              # aware UTC; when it reached us (Email:DateReceived)
+    message_id: str                 # "<id@host>" or ""
+    in_reply_to: str
+    references: tuple[str, ...]
+    thread_topic: str
+    size: int                       # len(raw)
+    importance: int                 # 0 low, 1 normal, 2 high
+    has_attachments: bool           # any attachment that is not inline
+    message_class: str
+    content_class: str
+    internet_cpid: int
+    native_body_type: int           # 1 plain, 2 HTML
+    conversation_id: bytes          # 16 bytes
+    conversation_index: bytes       # 5 + 5n bytes
+    preview_text: str
+    body_text_for_search: str
+    recipients: tuple[str, ...]     # bare lower-case addresses from To/Cc/Bcc
+
+
+_CPIDS = {
+    "utf-8": 65001, "ascii": 20127, "utf-7": 65000, "utf-16": 1200,
+    "utf-16-le": 1200, "utf-16-be": 1201, "latin-1": 28591,
+    "cp1252": 1252, "cp1250": 1250, "cp1251": 1251, "cp1253": 1253,
+    "cp1254": 1254, "cp1255": 1255, "cp1256": 1256, "cp1257": 1257,
+    "cp1258": 1258, "iso8859-2": 28592, "iso8859-3": 28593,
+    "iso8859-4": 28594, "iso8859-5": 28595, "iso8859-6": 28596,
+    "iso8859-7": 28597, "iso8859-8": 28598, "iso8859-9": 28599,
+    "iso8859-13": 28603, "iso8859-15": 28605, "cp932": 932,
+    "shift_jis": 932, "euc_jp": 51932, "iso2022_jp": 50220,
+    "iso2022_jp_ext": 50220, "gb18030": 54936, "gb2312": 936, "gbk": 936,
+    "hz": 52936, "big5": 950, "big5hkscs": 950, "cp950": 950,
+    "euc_kr": 51949, "cp949": 949, "iso2022_kr": 50225, "koi8-r": 20866,
+    "koi8-u": 21866, "cp874": 874, "mac-roman": 10000, "cp866": 866,
+    "cp850": 850, "cp437": 437,
+}
+# Names whose Windows code page differs from that of the codec we decode
+# them with (we decode ISO-8859-1 as its superset Windows-1252, and so on).
+_CPID_BY_NAME = {
+    "iso-8859-1": 28591, "latin1": 28591, "gb2312": 936, "gbk": 936,
+    "shift_jis": 932, "x-sjis": 932, "iso-8859-8-i": 38598,
+    "tis-620": 874, "us-ascii": 20127, "windows-874": 874,
+}
+
+
+def _internet_cpid(charset: str | None) -> int:
+    """The Windows code page id for a MIME charset (UTF-8's when unknown)."""
+    if not charset:
+        return 65001
+    name = charset.strip().strip("\"'").lower()
+    if name in _CPID_BY_NAME:
+        return _CPID_BY_NAME[name]
+    codec = mime.lookup_charset(name)
+    return _CPIDS.get(codec or "", 65001)
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = _email_utils.parsedate_to_datetime(value.strip())
+    except Exception:
+        return None
+    if parsed is None:
+        return None
+    try:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    if not 1970 <= parsed.year <= 9999:
+        return None
+    return parsed
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _quote_name(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _addresses(msg: Message, header: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address header, decoded."""
+    values = mime.raw_headers(msg, header)
+    if not values:
+        return []
+    charset = mime.content_charset(msg)
+    texts = [mime.decode_8bit(value, charset) for value in values]
+    try:
+        pairs = _email_utils.getaddresses(texts)
+    except Exception:
+        pairs = []
+    result = []
+    for name, address in pairs:
+        name = mime.decode_header_value(name or "", charset).strip().strip('"').strip()
+        address = "".join((address or "").split())
+        if not address and not name:
+            continue
+        result.append((name, address))
+    return result
+
+
+def _display(pairs: list[tuple[str, str]]) -> str:
+    shown = []
+    for name, address in pairs:
+        if name and address and name != address:
+            shown.append(f'"{_quote_name(name)}" <{address}>')
+        else:
+            shown.append(address or name)
+    return ", ".join(shown)
+
+
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|fwd?|aw|wg|sv|vs|tr|antw|rif|r|enc|odp|pd|ynt|res|vl|fs|"
+    r"doorst|atb|bls|rv|πρθ|השב|回复|转发|答复)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+",
+    re.IGNORECASE)
+
+
+def _thread_topic(subject: str) -> str:
+    return _REPLY_PREFIX.sub("", subject).strip()
+
+
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def _message_ids(value: str) -> list[str]:
+    ids = _MESSAGE_ID.findall(value)
+    if ids:
+        return ids
+    # Some mailers forget the angle brackets.
+    return [f"<{token}>" for token in value.split() if "@" in token]
+
+
+def _thread_index(msg: Message) -> bytes | None:
+    value = mime.raw_header(msg, "Thread-Index")
+    if not value:
+        return None
+    try:
+        data = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data if len(data) >= 22 else None
+
+
+def _filetime_header(moment: datetime) -> bytes:
+    """The 5-byte conversation index header: FILETIME bits 63..24."""
+    delta = moment - _FILETIME_EPOCH
+    ticks = (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+    return ((ticks >> 24) & 0xFF_FFFF_FFFF).to_bytes(5, "big")
+
+
+def _conversation(msg: Message, message_id: str, in_reply_to: str,
+                  references: tuple[str, ...], topic: str,
+                  date: datetime) -> tuple[bytes, bytes]:
+    thread_index = _thread_index(msg)
+    if thread_index is not None:
+        levels = thread_index[22:]
+        levels = levels[:len(levels) - len(levels) % 5]
+        index = thread_index[1:6] + levels
+    else:
+        index = _filetime_header(date)
+    root = references[0] if references else in_reply_to or message_id
+    if root:
+        conversation_id = hashlib.md5(b"message-id:" + root.lower().encode("utf-8")).digest()
+    elif thread_index is not None:
+        conversation_id = thread_index[6:22]
+    else:
+        key = " ".join(topic.lower().split())
+        conversation_id = hashlib.md5(b"topic:" + key.encode("utf-8")).digest()
+    return conversation_id, index
+
+
+def _importance(msg: Message) -> int:
+    value = mime.header_text(msg, "Importance").lower()
+    if value in ("high", "urgent"):
+        return 2
+    if value == "low":
+        return 0
+    if value == "normal":
+        return 1
+    value = mime.header_text(msg, "X-Priority")
+    match = re.match(r"\s*(\d)", value)
+    if match:
+        level = int(match.group(1))
+        return 2 if level in (1, 2) else 0 if level in (4, 5) else 1
+    value = mime.header_text(msg, "X-MSMail-Priority").lower()
+    if value in ("high", "low"):
+        return 2 if value == "high" else 0
+    value = mime.header_text(msg, "Priority").lower()
+    if value in ("urgent", "non-urgent"):
+        return 2 if value == "urgent" else 0
+    return 1
+
+
+_ACTION = re.compile(r"^Action:\s*([A-Za-z-]+)", re.M | re.I)
+_DISPOSITION = re.compile(r"^Disposition:[^;\n]*;\s*([A-Za-z-]+)", re.M | re.I)
+_PARTSTAT = re.compile(r"PARTSTAT=([A-Za-z-]+)", re.I)
+_SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+_SMIME_SIGNATURES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
+
+
+def _report_class(msg: Message, parts: mime.MessageParts) -> str | None:
+    report_type = (mime.content_param(msg, "report-type") or "").lower()
+    for _, part, _ in parts.parts:
+        ctype = mime.content_type(part)
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            text = mime.decode_bytes(mime.part_bytes(part))
+            actions = {a.lower() for a in _ACTION.findall(text)}
+            if not actions or "failed" in actions:
+                return "REPORT.IPM.Note.NDR"
+            if actions & {"delivered", "relayed", "expanded"}:
+                return "REPORT.IPM.Note.DR"
+            return None                       # only "delayed": not a report we map
+        if ctype == "message/disposition-notification":
+            text = mime.decode_bytes(mime.part_bytes(part))
+            match = _DISPOSITION.search(text)
+            if match and match.group(1).lower() in ("deleted", "denied"):
+                return "REPORT.IPM.Note.IPNNRN"
+            return "REPORT.IPM.Note.IPNRN"
+    if report_type == "delivery-status":
+        return "REPORT.IPM.Note.NDR"
+    return None
+
+
+def _message_class(msg: Message, parts: mime.MessageParts) -> str:
+    top = mime.content_type(msg)
+    if top in _SMIME_TYPES:
+        return "IPM.Note.SMIME"
+    if top == "multipart/signed":
+        protocol = (mime.content_param(msg, "protocol") or "").lower()
+        if protocol in _SMIME_SIGNATURES:
+            return "IPM.Note.SMIME.MultipartSigned"
+    if top == "multipart/report":
+        report = _report_class(msg, parts)
+        if report:
+            return report
+    method = parts.calendar_method
+    if method == "REQUEST":
+        return "IPM.Schedule.Meeting.Request"
+    if method == "CANCEL":
+        return "IPM.Schedule.Meeting.Canceled"
+    if method == "REPLY" and parts.calendar is not None:
+        match = _PARTSTAT.search(mime.part_text(parts.calendar))
+        status = match.group(1).upper() if match else ""
+        if status == "ACCEPTED":
+            return "IPM.Schedule.Meeting.Resp.Pos"
+        if status == "DECLINED":
+            return "IPM.Schedule.Meeting.Resp.Neg"
+        return "IPM.Schedule.Meeting.Resp.Tent"
+    return "IPM.Note"
+
+
+def _received_header_date(msg: Message) -> datetime | None:
+    for value in mime.raw_headers(msg, "Received"):
+        if ";" in value:
+            parsed = _parse_date(value.rsplit(";", 1)[1])
+            if parsed is not None:
+                return parsed
+    return None
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _safe_text(text: str) -> str:
+    return _XML_INVALID.sub("", text)
+
+
+def _summarise(raw: bytes, received: datetime | None) -> MessageSummary:
+    msg = mime.parse_bytes(raw)
+    parts = mime.analyse(msg)
+
+    subject = mime.header_text(msg, "Subject")
+    from_pairs = _addresses(msg, "From")
+    to_pairs = _addresses(msg, "To")
+    cc_pairs = _addresses(msg, "Cc")
+    bcc_pairs = _addresses(msg, "Bcc")
+    sender_pairs = _addresses(msg, "Sender")
+    from_addresses = {a.lower() for _, a in from_pairs}
+    sender = ""
+    if sender_pairs and sender_pairs[0][1].lower() not in from_addresses:
+        sender = _display(sender_pairs[:1])
+
+    date = _parse_date(mime.raw_header(msg, "Date"))
+    arrival = _utc(received) if received is not None else _received_header_date(msg)
+    if arrival is None:
+        arrival = date or datetime.now(UTC).replace(microsecond=0)
+    if date is None:
+        date = arrival
+
+    message_ids = _message_ids(mime.decode_8bit(mime.raw_header(msg, "Message-ID") or ""))
+    message_id = message_ids[0] if message_ids else ""
+    reply_ids = _message_ids(mime.decode_8bit(mime.raw_header(msg, "In-Reply-To") or ""))
+    in_reply_to = reply_ids[0] if reply_ids else ""
+    references = tuple(_message_ids(" ".join(
+        mime.decode_8bit(v) for v in mime.raw_headers(msg, "References"))))
+
+    topic = mime.header_text(msg, "Thread-Topic") or _thread_topic(subject)
+    conversation_id, conversation_index = _conversation(
+        msg, message_id, in_reply_to, references, topic, date)
+
+    message_class = _message_class(msg, parts)
+    content_class = ("urn:content-classes:calendarmessage"
+                     if message_class.startswith("IPM.Schedule.Meeting")
+                     else "urn:content-classes:message")
+
+    plain = _safe_text(parts.plain_text()) if parts.segments else ""
+    recipients = []
+    for _, address in to_pairs + cc_pairs + bcc_pairs:
+        address = address.lower()
+        if "@" in address and address not in recipients:
+            recipients.append(address)
+
+    return MessageSummary(
+        subject=subject,
+        from_=_display(from_pairs),
+        sender=sender,
+        to=_display(to_pairs),
+        cc=_display(cc_pairs),
+        bcc=_display(bcc_pairs),
+        reply_to=_display(_addresses(msg, "Reply-To")),
+        display_to="; ".join(name or address for name, address in to_pairs),
+        date=date,
+        received=arrival,
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        thread_topic=topic,
+        size=len(raw),
+        importance=_importance(msg),
+        has_attachments=any(not a.is_inline for a in parts.attachments),
+        message_class=message_class,
+        content_class=content_class,
+        internet_cpid=_internet_cpid(parts.body_charset()),
+        native_body_type=BODY_HTML if parts.has_html() else BODY_PLAIN,
+        conversation_id=conversation_id,
+        conversation_index=conversation_index,
+        preview_text=_collapse(plain[:PREVIEW_LIMIT * 8])[:PREVIEW_LIMIT],
+        body_text_for_search=plain[:SEARCH_TEXT_LIMIT],
+        recipients=tuple(recipients),
+    )
+
+
+def parse_message(raw: bytes, received: datetime | None = None) -> MessageSummary:
+    """
+    Summarise a stored message at delivery. Never raises.
+
+    `received` is when the message reached us (the LMTP delivery time); when
+    omitted, the newest Received header's date is used, then the Date
+    header, then the current time. `date` falls back to `received` when the
+    Date header is missing or garbage.
+    """
+    try:
+        return _summarise(raw, received)
+    except Exception:
+        # Belt and braces: every step above is written not to raise, but a
+        # message must be deliverable whatever happens.
+        moment = _utc(received) if received is not None else datetime.now(UTC).replace(microsecond=0)
+        return MessageSummary(
+            subject="", from_="", sender="", to="", cc="", bcc="",
+            reply_to="", display_to="", date=moment, received=moment,
+            message_id="", in_reply_to="", references=(), thread_topic="",
+            size=len(raw), importance=1, has_attachments=False,
+            message_class="IPM.Note",
+            content_class="urn:content-classes:message",
+            internet_cpid=65001, native_body_type=BODY_PLAIN,
+            conversation_id=hashlib.md5(b"raw:" + raw).digest(),
+            conversation_index=_filetime_header(moment),
+            preview_text="", body_text_for_search="", recipients=(),
+        )
+
+
+# ---------------------------------------------------------------------------
+# Serving
+
+@dataclass(frozen=True)
+class BodyPreference:
+    """One AirSyncBase:BodyPreference from the client."""
+    type: int                        # 1 plain, 2 HTML, 3 RTF (served as 1), 4 MIME
+    truncation_size: int | None = None   # bytes of the UTF-8 text
+    all_or_none: bool = False
+    preview: int = 0                 # 14.0+: Preview characters, 0..255
+
+
+@dataclass(frozen=True)
+class Flag:
+    """An Email:Flag on a message (MS-ASEMAIL 2.2.2.34)."""
+    status: int = 2                  # Email:Status: 0 cleared, 1 complete, 2 active
+    flag_type: str | None = "for Follow Up"
+    subject: str | None = None       # tasks:Subject
+    date_completed: datetime | None = None
+    complete_time: datetime | None = None
+    start_date: datetime | None = None
+    due_date: datetime | None = None
+    utc_start_date: datetime | None = None
+    utc_due_date: datetime | None = None
+    reminder_set: bool | None = None
+    reminder_time: datetime | None = None
+    ordinal_date: datetime | None = None
+    sub_ordinal_date: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """The mutable per-item state kept in DB columns."""
+    read: bool = False
+    flag: Flag | None = None         # None: unflagged (an empty Email:Flag is sent)
+    categories: tuple[str, ...] = ()
+    last_verb_executed: int | None = None   # 1 reply, 2 reply all, 3 forward
+    last_verb_time: datetime | None = None
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _el(parent: etree._Element, namespace: str, name: str,
+        text: object | None = None) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{namespace}}}{name}")
+    if text is not None:
+        element.text = _XML_INVALID.sub("", str(text))
+    return element
+
+
+def _set_opaque(element: etree._Element, data: bytes) -> etree._Element:
+    """
+    Put binary data in an element the WBXML codec sends as OPAQUE
+    (Email2:ConversationId, Email2:ConversationIndex): base64 in the text.
+    """
+    element.text = base64.b64encode(data).decode("ascii")
+    return element
+
+
+def eas_datetime(moment: datetime) -> str:
+    """MS-ASDTYPE dateTime: "2024-05-01T09:30:00.000Z" (UTC)."""
+    moment = _utc(moment)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond // 1000:03d}Z"
+
+
+def _version(version: str) -> tuple[int, int]:
+    try:
+        major, _, minor = version.strip().partition(".")
+        return int(major), int(minor or 0)
+    except (ValueError, AttributeError):
+        raise ValueError(f"not an ActiveSync protocol version: {version!r}") from None
+
+
+def _crlf(text: str) -> str:
+    return re.sub(r"\r?\n|\r", "\r\n", text)
+
+
+def truncate_utf8(text: str, limit: int) -> tuple[str, bool]:
+    """Cut text to at most `limit` UTF-8 bytes on a character boundary."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text, False
+    cut = max(limit, 0)
+    while cut > 0 and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return data[:cut].decode("utf-8"), True
+
+
+class _BodySource:
+    """The body of one message in the forms a client may ask for, lazily."""
+
+    def __init__(self, raw: bytes, parts: mime.MessageParts) -> None:
+        self.raw = raw
+        self.parts = parts
+        self.cache: dict[int, str] = {}
+
+    def text(self, body_type: int) -> str:
+        if body_type not in self.cache:
+            if body_type == BODY_MIME:
+                text = mime.mime_text(self.raw)
+            elif body_type == BODY_HTML:
+                text = _crlf(self.parts.html_text())
+            else:
+                text = _crlf(self.parts.plain_text())
+            self.cache[body_type] = _XML_INVALID.sub("", text)
+        return self.cache[body_type]
+
+
+@dataclass
+class _BodyChoice:
+    type: int
+    text: str
+    size: int
+    limit: int | None
+    send_data: bool
+    preview: int
+
+
+def _choose_body(source: _BodySource, preferences: Sequence[BodyPreference], *,
+                 mime_allowed: bool, mime_truncation: int | None) -> _BodyChoice:
+    """
+    The first preference the message can satisfy (MS-ASAIRS 2.2.2.12,
+    2.2.2.3.2): plain and HTML always can (by conversion), RTF is served as
+    plain, MIME only when MIMESupport allows it for this message. A
+    preference with AllOrNone whose body would be truncated is passed over
+    for the next one; if none is left, that type is sent without Data and
+    with Truncated set.
+    """
+    passed_over: _BodyChoice | None = None
+    for preference in preferences:
+        body_type = preference.type
+        if body_type == BODY_RTF:
+            body_type = BODY_PLAIN
+        if body_type == BODY_MIME and not mime_allowed:
+            continue
+        if body_type not in (BODY_PLAIN, BODY_HTML, BODY_MIME):
+            continue
+        limit = preference.truncation_size
+        if body_type == BODY_MIME and limit is None and mime_truncation is not None:
+            limit = MIME_TRUNCATION_SIZES.get(mime_truncation)
+        text = source.text(body_type)
+        size = len(text.encode("utf-8"))
+        choice = _BodyChoice(body_type, text, size, limit, True, preference.preview)
+        if preference.all_or_none and limit is not None and size > limit:
+            if passed_over is None:
+                choice.send_data = False
+                passed_over = choice
+            continue
+        return choice
+    if passed_over is not None:
+        return passed_over
+    text = source.text(BODY_PLAIN)
+    return _BodyChoice(BODY_PLAIN, text, len(text.encode("utf-8")), None, True, 0)
+
+
+def _body_element(parent: etree._Element, choice: _BodyChoice, summary: MessageSummary,
+                  version: tuple[int, int]) -> None:
+    body = _el(parent, AIRSYNCBASE, "Body")
+    _el(body, AIRSYNCBASE, "Type", choice.type)
+    _el(body, AIRSYNCBASE, "EstimatedDataSize", choice.size)
+    if not choice.send_data:
+        _el(body, AIRSYNCBASE, "Truncated", 1)
+    else:
+        data, truncated = choice.text, False
+        if choice.limit is not None:
+            data, truncated = truncate_utf8(choice.text, choice.limit)
+        if truncated:
+            _el(body, AIRSYNCBASE, "Truncated", 1)
+        if data or not truncated:
+            _el(body, AIRSYNCBASE, "Data", data)
+    if version >= (14, 0) and choice.preview > 0:
+        _el(body, AIRSYNCBASE, "Preview", summary.preview_text[:min(choice.preview, PREVIEW_LIMIT)])
+
+
+def _attachments_element(parent: etree._Element, attachments: list[mime.Attachment],
+                         file_reference_prefix: str) -> None:
+    container = _el(parent, AIRSYNCBASE, "Attachments")
+    for item in attachments:
+        element = _el(container, AIRSYNCBASE, "Attachment")
+        _el(element, AIRSYNCBASE, "DisplayName", item.filename)
+        _el(element, AIRSYNCBASE, "FileReference", f"{file_reference_prefix}{item.index}")
+        _el(element, AIRSYNCBASE, "Method", item.method)
+        _el(element, AIRSYNCBASE, "EstimatedDataSize", len(item.data))
+        if item.content_id:
+            _el(element, AIRSYNCBASE, "ContentId", item.content_id)
+        if item.content_location:
+            _el(element, AIRSYNCBASE, "ContentLocation", item.content_location)
+        _el(element, AIRSYNCBASE, "IsInline", 1 if item.is_inline else 0)
+
+
+def _flag_element(parent: etree._Element, flag: Flag | None) -> None:
+    element = _el(parent, EMAIL, "Flag")
+    if flag is None:
+        return
+    if flag.subject is not None:
+        _el(element, TASKS, "Subject", flag.subject)
+    _el(element, EMAIL, "Status", flag.status)
+    if flag.flag_type is not None:
+        _el(element, EMAIL, "FlagType", flag.flag_type)
+    for namespace, name, value in (
+            (TASKS, "DateCompleted", flag.date_completed),
+            (EMAIL, "CompleteTime", flag.complete_time),
+            (TASKS, "StartDate", flag.start_date),
+            (TASKS, "DueDate", flag.due_date),
+            (TASKS, "UtcStartDate", flag.utc_start_date),
+            (TASKS, "UtcDueDate", flag.utc_due_date)):
+        if value is not None:
+            _el(element, namespace, name, eas_datetime(value))
+    if flag.reminder_set is not None:
+        _el(element, TASKS, "ReminderSet", 1 if flag.reminder_set else 0)
+    if flag.reminder_time is not None:
+        _el(element, TASKS, "ReminderTime", eas_datetime(flag.reminder_time))
+    if flag.ordinal_date is not None:
+        _el(element, TASKS, "OrdinalDate", eas_datetime(flag.ordinal_date))
+    if flag.sub_ordinal_date is not None:
+        _el(element, TASKS, "SubOrdinalDate", flag.sub_ordinal_date)
+
+
+def _categories_element(parent: etree._Element, categories: Sequence[str]) -> None:
+    element = _el(parent, EMAIL, "Categories")
+    for category in categories:
+        _el(element, EMAIL, "Category", category)
+
+
+def _reply_state(parent: etree._Element, state: ItemState) -> None:
+    if state.last_verb_executed is not None:
+        _el(parent, EMAIL2, "LastVerbExecuted", state.last_verb_executed)
+    if state.last_verb_time is not None:
+        _el(parent, EMAIL2, "LastVerbExecutionTime", eas_datetime(state.last_verb_time))
+
+
+def _mime_allowed(mime_support: int, summary: MessageSummary) -> bool:
+    """MS-ASCMD 2.2.3.110: 0 never, 1 S/MIME messages only, 2 always."""
+    if mime_support == 2:
+        return True
+    return mime_support == 1 and summary.message_class.startswith("IPM.Note.SMIME")
+
+
+def application_data(raw: bytes, summary: MessageSummary, state: ItemState, *,
+                     version: str,
+                     body_preferences: Sequence[BodyPreference] = (),
+                     mime_support: int = 0,
+                     mime_truncation: int | None = None,
+                     file_reference_prefix: str,
+                     received_as_bcc: bool = False,
+                     is_draft: bool = False,
+                     meeting_request: etree._Element | None = None,
+                     ) -> etree._Element:
+    """
+    The {AirSync:}ApplicationData of an email for a Sync Add, an
+    ItemOperations Fetch or a Search result.
+
+    Elements follow the order Exchange sends (the MS-ASEMAIL examples):
+    To, Cc, [Email2:Bcc], From, Subject, ReplyTo, DateReceived, DisplayTo,
+    ThreadTopic, Importance, Read, Attachments, Body, MessageClass,
+    [MeetingRequest], InternetCPID, Flag, ContentClass, NativeBodyType, then
+    from 14.0 ConversationId, ConversationIndex, LastVerbExecuted,
+    LastVerbExecutionTime, ReceivedAsBcc, Sender, Categories, and from 16.0
+    IsDraft.
+
+    Without body preferences the body is sent as untruncated plain text.
+    `meeting_request` is the Email:MeetingRequest element built by the
+    calendar converter for IPM.Schedule.Meeting.* messages (see
+    `invitation()`); it is placed after MessageClass. `is_draft` (16.0+)
+    marks a message of the Drafts folder: Email2:IsDraft is 1 and the Bcc
+    recipients are sent.
+    """
+    v = _version(version)
+    msg = mime.parse_bytes(raw)
+    parts = mime.analyse(msg)
+    source = _BodySource(raw, parts)
+    choice = _choose_body(source, list(body_preferences) or [BodyPreference(BODY_PLAIN)],
+                          mime_allowed=_mime_allowed(mime_support, summary),
+                          mime_truncation=mime_truncation)
+
+    data = etree.Element(f"{{{AIRSYNC}}}ApplicationData")
+    if summary.to:
+        _el(data, EMAIL, "To", summary.to)
+    if summary.cc:
+        _el(data, EMAIL, "Cc", summary.cc)
+    if v >= (16, 0) and is_draft and summary.bcc:
+        _el(data, EMAIL2, "Bcc", summary.bcc)
+    if summary.from_:
+        _el(data, EMAIL, "From", summary.from_)
+    if summary.subject:
+        _el(data, EMAIL, "Subject", summary.subject)
+    if summary.reply_to:
+        _el(data, EMAIL, "ReplyTo", summary.reply_to)
+    _el(data, EMAIL, "DateReceived", eas_datetime(summary.received))
+    if summary.display_to:
+        _el(data, EMAIL, "DisplayTo", summary.display_to)
+    if summary.thread_topic:
+        _el(data, EMAIL, "ThreadTopic", summary.thread_topic)
+    _el(data, EMAIL, "Importance", summary.importance)
+    _el(data, EMAIL, "Read", 1 if state.read else 0)
+    if parts.attachments:
+        _attachments_element(data, parts.attachments, file_reference_prefix)
+    _body_element(data, choice, summary, v)
+    _el(data, EMAIL, "MessageClass", summary.message_class)
+    if meeting_request is not None:
+        data.append(meeting_request)
+    _el(data, EMAIL, "InternetCPID", summary.internet_cpid)
+    _flag_element(data, state.flag)
+    _el(data, EMAIL, "ContentClass", summary.content_class)
+    _el(data, AIRSYNCBASE, "NativeBodyType", summary.native_body_type)
+    if v >= (14, 0):
+        _set_opaque(_el(data, EMAIL2, "ConversationId"), summary.conversation_id)
+        _set_opaque(_el(data, EMAIL2, "ConversationIndex"), summary.conversation_index)
+        _reply_state(data, state)
+        if received_as_bcc:
+            _el(data, EMAIL2, "ReceivedAsBcc", 1)
+        if summary.sender:
+            _el(data, EMAIL2, "Sender", summary.sender)
+        _categories_element(data, state.categories)
+    if v >= (16, 0):
+        _el(data, EMAIL2, "IsDraft", 1 if is_draft else 0)
+    return data
+
+
+def change_data(state: ItemState, *, version: str) -> etree._Element:
+    """
+    The {AirSync:}ApplicationData of a Sync Change: the mutable state only
+    (Read, Flag, and from 14.0 the reply state and Categories; an empty
+    Categories element means "none").
+    """
+    v = _version(version)
+    data = etree.Element(f"{{{AIRSYNC}}}ApplicationData")
+    _el(data, EMAIL, "Read", 1 if state.read else 0)
+    _flag_element(data, state.flag)
+    if v >= (14, 0):
+        _reply_state(data, state)
+        _categories_element(data, state.categories)
+    return data
+
+
+# ---------------------------------------------------------------------------
+# Attachments and bodies for other modules
+
+def attachments(raw: bytes) -> list[Attachment]:
+    """All attachments of a stored message, in FileReference order."""
+    try:
+        return mime.attachment_list(raw)
+    except Exception:
+        return []
+
+
+def attachment(raw: bytes, index: int) -> Attachment | None:
+    """The attachment a FileReference suffix names, or None."""
+    for item in attachments(raw):
+        if item.index == index:
+            return item
+    return None
+
+
+def plain_body(raw: bytes) -> str:
+    """The message body as plain text ("\\n" line ends)."""
+    try:
+        return mime.analyse(mime.parse_bytes(raw), with_data=False).plain_text()
+    except Exception:
+        return ""
+
+
+def html_body(raw: bytes) -> str:
+    """The message body as HTML (plain text converted when there is no HTML)."""
+    try:
+        return mime.analyse(mime.parse_bytes(raw), with_data=False).html_text()
+    except Exception:
+        return ""
+
+
+def invitation(raw: bytes) -> str | None:
+    """
+    The iCalendar text of an iMIP message (text/calendar with a METHOD), for
+    the calendar converter to build Email:MeetingRequest from; None if the
+    message carries none.
+    """
+    try:
+        parts = mime.analyse(mime.parse_bytes(raw), with_data=False)
+    except Exception:
+        return None
+    if parts.calendar is None:
+        return None
+    return mime.part_text(parts.calendar)
