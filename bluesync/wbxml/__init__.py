@@ -4,7 +4,8 @@ The ActiveSync WBXML codec: bytes <-> lxml elements (MS-ASWBXML).
     decode(data, *, limits=DEFAULT_LIMITS) -> lxml.etree._Element
     encode(element) -> bytes
     WBXMLError      ValueError subclass with .offset (byte offset or None)
-    Limits          max_depth=64, max_elements=1_000_000, max_bytes=64 MiB
+    Limits          max_depth=64 (at most MAX_DEPTH_CEILING, 2048),
+                    max_elements=1_000_000, max_bytes=64 MiB
 
 Namespaces.  Each code page is one XML namespace whose URI is the page name
 followed by a colon, as in the MS-ASCMD examples: C{"AirSync:"},
@@ -50,7 +51,12 @@ from bluesync.wbxml.codepages import (
 )
 from bluesync.wbxml.decoder import decode
 from bluesync.wbxml.encoder import encode
-from bluesync.wbxml.errors import DEFAULT_LIMITS, Limits, WBXMLError
+from bluesync.wbxml.errors import (
+    DEFAULT_LIMITS,
+    MAX_DEPTH_CEILING,
+    Limits,
+    WBXMLError,
+)
 
 __all__ = [
     "decode",
@@ -58,6 +64,7 @@ __all__ = [
     "WBXMLError",
     "Limits",
     "DEFAULT_LIMITS",
+    "MAX_DEPTH_CEILING",
     "NAMESPACES",
     "PREFIXES",
     "CODE_PAGES",

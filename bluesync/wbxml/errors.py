@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["WBXMLError", "Limits", "DEFAULT_LIMITS"]
+__all__ = ["WBXMLError", "Limits", "DEFAULT_LIMITS", "MAX_DEPTH_CEILING"]
+
+#: The deepest document libxml2 builds (with XML_PARSE_HUGE).
+MAX_DEPTH_CEILING = 2048
 
 
 class WBXMLError(ValueError):
@@ -39,12 +42,21 @@ class Limits:
     the depth bounds the stack of open elements.
     """
 
-    #: Deepest nesting of elements allowed (the root is depth 1).
+    #: Deepest nesting of elements allowed (the root is depth 1).  At most
+    #: L{MAX_DEPTH_CEILING}: libxml2, which builds the tree, refuses deeper
+    #: documents whatever its options.
     max_depth: int = 64
     #: Most elements allowed in one document.
     max_elements: int = 1_000_000
     #: Longest document, in bytes, allowed.
     max_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_depth <= MAX_DEPTH_CEILING:
+            raise ValueError("max_depth must be between 1 and %d"
+                             % (MAX_DEPTH_CEILING,))
+        if self.max_elements < 1 or self.max_bytes < 4:
+            raise ValueError("max_elements and max_bytes must be positive")
 
 
 DEFAULT_LIMITS = Limits()
