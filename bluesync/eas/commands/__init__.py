@@ -1,0 +1,13 @@
+"""
+The EAS commands bluesync implements, one module each, in one explicit table.
+
+A handler is C{async def handle(ctx: CommandContext) -> Response}.  Only
+commands listed here are advertised by OPTIONS and dispatched; any other
+MS-ASHTTP command is answered 501.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+COMMANDS: dict[str, Callable[..., Awaitable]] = {}

@@ -1,0 +1,148 @@
+"""
+The ActiveSync endpoint of one authenticated account.
+
+It answers OPTIONS with the versions and commands we really support, and
+for POST parses the MS-ASHTTP request line, bounds and decodes the body,
+dispatches to the command table and encodes the answer.  Malformed input is
+a 400 with a log line; a command we do not implement is a 501; a database
+outage is a 503 that phones retry.
+"""
+
+from __future__ import annotations
+
+from twisted.logger import Logger
+from twisted.web import http_headers
+
+from bluesync import wbxml
+from bluesync.eas.commands import COMMANDS
+from bluesync.eas.context import CommandContext, ServerContext
+from bluesync.eas.request import SUPPORTED_VERSIONS, RequestError, parse_request
+from bluesync.store.accounts import Account
+from bluesync.store.database import DATABASE_DOWN
+from bluesync.web.rendering import Response
+
+log = Logger()
+
+WBXML_TYPE = "application/vnd.ms-sync.wbxml"
+SERVER_VERSION = "16.1"
+
+_HEADERS = (
+    "ms-asprotocolversion",
+    "x-ms-policykey",
+    "user-agent",
+    "ms-asacceptmultipart",
+    "content-type",
+)
+
+
+
+def _spell_headers_conventionally() -> None:
+    """
+    Twisted writes header names in Header-Case ("Ms-Asprotocolversions").
+    HTTP says names are case-insensitive and the clients we know agree, but
+    diagnostic tools and old clients compare them literally, so teach
+    Twisted's private case table the spelling Exchange uses, where it has one.
+    """
+    for holder in (getattr(http_headers, "_NameEncoder", None), http_headers.Headers):
+        mappings = getattr(holder, "_caseMappings", None)
+        if isinstance(mappings, dict):
+            mappings.update(
+                {
+                    b"Ms-Server-Activesync": b"MS-Server-ActiveSync",
+                    b"Ms-Asprotocolversions": b"MS-ASProtocolVersions",
+                    b"Ms-Asprotocolcommands": b"MS-ASProtocolCommands",
+                }
+            )
+            return
+
+
+_spell_headers_conventionally()
+
+
+def options_headers(commands) -> dict[str, str]:
+    return {
+        "allow": "OPTIONS,POST",
+        "public": "OPTIONS,POST",
+        "ms-server-activesync": SERVER_VERSION,
+        "ms-asprotocolversions": ",".join(SUPPORTED_VERSIONS),
+        "ms-asprotocolcommands": ",".join(commands),
+        "cache-control": "private",
+    }
+
+
+class ActiveSyncResource:
+    """
+    Built per request by the realm, for the authenticated account.
+    """
+
+    def __init__(self, account: Account, server: ServerContext, commands=None) -> None:
+        self.account = account
+        self.server = server
+        self.commands = COMMANDS if commands is None else commands
+
+    async def respond(self, request) -> Response:
+        method = request.method
+        if method == b"OPTIONS":
+            return Response(200, b"", options_headers(self.commands))
+        if method != b"POST":
+            return Response(405, b"", {"allow": "OPTIONS,POST"})
+        return await self._post(request)
+
+    async def _post(self, request) -> Response:
+        headers = {name: request.getHeader(name) for name in _HEADERS}
+        headers = {name: value for name, value in headers.items() if value is not None}
+        query = request.uri.partition(b"?")[2]
+        try:
+            eas_request = parse_request(query, headers)
+        except RequestError as e:
+            log.info("bad request from {account}: {error}", account=self.account.address, error=str(e))
+            return Response(400)
+        handler = self.commands.get(eas_request.command)
+        if handler is None:
+            log.info(
+                "{account} {device}: command {command} not implemented",
+                account=self.account.address,
+                device=eas_request.device_id,
+                command=eas_request.command,
+            )
+            return Response(501)
+        body = request.content.read() if request.content is not None else b""
+        limit = self.server.config.server.max_request_body
+        if limit and len(body) > limit:
+            log.info("{account}: request body of {size} bytes refused", account=self.account.address, size=len(body))
+            return Response(413)
+        ctx = CommandContext(
+            server=self.server,
+            account=self.account,
+            request=eas_request,
+            http_request=request,
+            body=body,
+        )
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if body and content_type != "message/rfc822":
+            try:
+                ctx.document = wbxml.decode(body)
+            except wbxml.WBXMLError as e:
+                log.info(
+                    "{account} {device} {command}: malformed WBXML: {error}",
+                    account=self.account.address,
+                    device=eas_request.device_id,
+                    command=eas_request.command,
+                    error=str(e),
+                )
+                return Response(400)
+        try:
+            return await handler(ctx)
+        except DATABASE_DOWN as e:
+            log.warn("{command} failed, database unavailable: {error}", command=eas_request.command, error=str(e))
+            return Response(503, b"", {"retry-after": "30"})
+
+
+def wbxml_response(element, headers: dict[str, str] | None = None) -> Response:
+    """
+    Encode an EAS document as the body of a 200 response.
+    """
+    all_headers = {"content-type": WBXML_TYPE}
+    if headers:
+        all_headers.update(headers)
+    return Response(200, wbxml.encode(element), all_headers)

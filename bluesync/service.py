@@ -1,0 +1,145 @@
+"""
+makeService(config): the running server as a MultiService.
+
+Start-up is asynchronous: the database comes first (the embedded cluster is
+started if no DSN is configured, then the migrations), and only then do the
+listeners open, so no request ever meets a half-started server.  A start-up
+failure is logged as one line and the process exits non-zero, so systemd's
+Restart=on-failure sees it.
+
+Shutdown runs the other way: listeners stop accepting, held requests are
+answered (the notifier's stop hooks), then the pool and the embedded
+cluster close.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Awaitable, Callable
+
+from twisted.application.service import MultiService
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+
+from bluesync.config import Config
+from bluesync.eas.context import ServerContext
+from bluesync.store.store import OpenStore, open_store
+from bluesync.web.site import build_site
+
+log = Logger()
+
+
+class BluesyncService(MultiService):
+    def __init__(self, config: Config, reactor=None, exit_on_failure: bool = True) -> None:
+        super().__init__()
+        self.exit_on_failure = exit_on_failure
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.config = config
+        self.reactor = reactor
+        self.opened: OpenStore | None = None
+        self.context: ServerContext | None = None
+        self.ports: list = []
+        self.stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        self.started = defer.Deferred()
+        self._starting: defer.Deferred | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._starting = defer.Deferred.fromCoroutine(self._start())
+        self._starting.addCallbacks(self.started.callback, self._failed)
+
+    async def _start(self) -> None:
+        self.opened = await open_store(self.config)
+        self.context = ServerContext(
+            config=self.config, store=self.opened.store, clock=self.reactor
+        )
+        site = build_site(self.context)
+        for description in self.config.server.listen:
+            try:
+                port = await serverFromString(self.reactor, description).listen(site)
+            except Exception as e:
+                raise StartupError(f"[server] listen: cannot listen on {description}: {e}") from None
+            self.ports.append(port)
+            address = port.getHost()
+            log.info(
+                "bluesync EAS listening on {description} ({host}:{port})",
+                description=description,
+                host=getattr(address, "host", address),
+                port=getattr(address, "port", ""),
+            )
+        self._announce()
+
+    def _announce(self) -> None:
+        url = self.config.server.public_url
+        if not url and self.ports:
+            address = self.ports[0].getHost()
+            host = getattr(address, "host", "localhost")
+            url = f"http://{host}:{getattr(address, 'port', '')}"
+        log.info(
+            "phones connect to {url}/Microsoft-Server-ActiveSync; "
+            "add an account with: bluesync-admin user add alice@example.org --name 'Alice Martin'",
+            url=url.rstrip("/"),
+        )
+
+    def _failed(self, failure) -> None:
+        message = failure.getErrorMessage() if failure.check(StartupError, *_CLEAN_ERRORS) else None
+        if message is None:
+            log.failure("bluesync failed to start", failure)
+        else:
+            log.critical("bluesync failed to start: {message}", message=message)
+        self.started.errback(failure)
+        self.started.addErrback(lambda _: None)
+        if self.exit_on_failure and self.reactor.running:
+            self.reactor.addSystemEventTrigger("after", "shutdown", _exit_failed)
+            self.reactor.stop()
+
+    async def _stop(self) -> None:
+        if self._starting is not None and not self._starting.called:
+            self._starting.cancel()
+        for port in self.ports:
+            await port.stopListening()
+        self.ports = []
+        for hook in reversed(self.stop_hooks):
+            try:
+                await hook()
+            except Exception:
+                log.failure("error while stopping")
+        if self.opened is not None:
+            await self.opened.close()
+            self.opened = None
+
+    def stopService(self):
+        super().stopService()
+        return defer.Deferred.fromCoroutine(self._stop())
+
+
+class StartupError(Exception):
+    """
+    Start-up cannot proceed; the message is for the administrator.
+    """
+
+
+def _clean_errors() -> tuple[type, ...]:
+    from bluesync.store.database import DatabaseUnavailable
+    from bluesync.store.embedded import EmbeddedPostgresError
+    from bluesync.store.migrations import SchemaError
+
+    return (DatabaseUnavailable, EmbeddedPostgresError, SchemaError)
+
+
+_CLEAN_ERRORS = _clean_errors()
+
+
+def _exit_failed() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def makeService(config: Config, reactor=None) -> BluesyncService:
+    return BluesyncService(config, reactor)

@@ -1,0 +1,159 @@
+"""
+HTTP Basic authentication through twisted.cred.
+
+A L{Portal} with an L{AccountChecker} on the accounts table turns the
+Authorization header into an L{Account}; the realm hands back the avatar
+resource for that account (the ActiveSync endpoint).  We do not use
+C{HTTPAuthSessionWrapper} because it answers every checker error with a 500:
+here a database outage must be a 503 that phones retry, and only a refusal
+is a 401.
+
+The checker returns the L{Account} itself as the avatar ID.  Portal passes
+the ID through untouched, and this spares the realm a second query per
+request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from twisted.cred import credentials, error
+from twisted.cred.checkers import ICredentialsChecker
+from twisted.cred.portal import IRealm, Portal
+from twisted.internet import threads
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.web.resource import IResource
+from zope.interface import implementer
+
+from bluesync.passwords import VerifiedCache, verify_password
+from bluesync.store.accounts import AccountStore
+from bluesync.store.database import DATABASE_DOWN
+from bluesync.web.rendering import Response, render_async
+
+log = Logger()
+
+
+class DisabledAccount(error.UnauthorizedLogin):
+    """
+    The password is right but the account is disabled (HTTP 403).
+    """
+
+
+def login_name(raw: str) -> str:
+    """
+    The account address in a Basic user name.  Windows-style clients send
+    DOMAIN\\user; the domain part carries nothing for us.
+    """
+    if "\\" in raw:
+        raw = raw.rsplit("\\", 1)[1]
+    return raw.strip().lower()
+
+
+@implementer(ICredentialsChecker)
+class AccountChecker:
+    credentialInterfaces = (credentials.IUsernamePassword,)
+
+    def __init__(self, accounts: AccountStore, cache: VerifiedCache | None = None) -> None:
+        self._accounts = accounts
+        self._cache = cache or VerifiedCache()
+
+    def requestAvatarId(self, creds):
+        return Deferred.fromCoroutine(self._check(creds))
+
+    async def _check(self, creds):
+        try:
+            username = creds.username.decode("utf-8")
+            password = creds.password.decode("utf-8")
+        except UnicodeDecodeError:
+            raise error.UnauthorizedLogin("credentials are not UTF-8") from None
+        account = await self._accounts.by_address(login_name(username))
+        if account is None:
+            raise error.UnauthorizedLogin(f"no account {login_name(username)}")
+        if not self._cache.known(account.password_hash, password):
+            valid = await threads.deferToThread(verify_password, account.password_hash, password)
+            if not valid:
+                raise error.UnauthorizedLogin(f"wrong password for {account.address}")
+            self._cache.remember(account.password_hash, password)
+        if account.disabled:
+            raise DisabledAccount(f"account {account.address} is disabled")
+        return account
+
+
+@implementer(IRealm)
+class AccountRealm:
+    """
+    Gives each authenticated account its resource, built by C{factory}.
+    """
+
+    def __init__(self, factory) -> None:
+        self._factory = factory
+
+    def requestAvatar(self, account, mind, *interfaces):
+        if IResource not in interfaces:
+            raise NotImplementedError("only IResource avatars")
+        return IResource, self._factory(account), lambda: None
+
+
+def _basic_credentials(request) -> credentials.UsernamePassword | None:
+    header = request.getHeader(b"authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(b" ")
+    if scheme.lower() != b"basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    username, sep, password = decoded.partition(b":")
+    if not sep:
+        return None
+    return credentials.UsernamePassword(username, password)
+
+
+class AuthenticatedResource:
+    """
+    A leaf resource: authenticates, then lets the account's resource render.
+    """
+
+    isLeaf = True
+
+    def __init__(self, portal: Portal, realm_name: str) -> None:
+        self._portal = portal
+        self._challenge = f'Basic realm="{realm_name}", charset="UTF-8"'
+
+    def getChildWithDefault(self, name, request):
+        return self
+
+    def putChild(self, path, child):
+        raise NotImplementedError()
+
+    def render(self, request):
+        return render_async(request, lambda: self._render(request))
+
+    def _unauthorized(self) -> Response:
+        return Response(401, b"", {"www-authenticate": self._challenge})
+
+    async def _render(self, request) -> Response:
+        creds = _basic_credentials(request)
+        if creds is None:
+            return self._unauthorized()
+        try:
+            _, avatar, _ = await self._portal.login(creds, None, IResource)
+        except DisabledAccount as e:
+            log.info("refused login: {reason}", reason=str(e))
+            return Response(403)
+        except error.UnauthorizedLogin as e:
+            peer = request.getClientAddress()
+            log.info("failed login from {peer}: {reason}", peer=getattr(peer, "host", peer), reason=str(e))
+            return self._unauthorized()
+        except DATABASE_DOWN as e:
+            log.warn("login impossible, database unavailable: {error}", error=str(e))
+            return Response(503, b"", {"retry-after": "30"})
+        return await avatar.respond(request)
+
+
+def make_portal(accounts: AccountStore, factory) -> Portal:
+    return Portal(AccountRealm(factory), [AccountChecker(accounts)])
