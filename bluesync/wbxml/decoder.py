@@ -248,9 +248,6 @@ def _scan(data: bytes, limits: Limits, validate: bool) -> list[bytes]:
                     pending.append(chunk)
             else:
                 _text(chunk, start, "OPAQUE data of a text element")
-                if b"\x00" in chunk:
-                    raise WBXMLError("OPAQUE data of a text element holds"
-                                     " NUL", start + chunk.index(b"\x00"))
                 append(_escape(chunk) if _needs_escape(chunk) else chunk)
             pos = end
         else:
