@@ -56,7 +56,10 @@ class _TextWriter:
         return not self.current
 
     def _ends_with_space(self) -> bool:
-        return not self.current or self.current[-1].endswith((" ", "\t"))
+        for piece in reversed(self.current):
+            if piece:
+                return piece.endswith((" ", "\t"))
+        return True
 
     def _flush_breaks(self) -> None:
         if not self.pending_breaks:
