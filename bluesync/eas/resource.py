@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from twisted.web import http_headers
 
 from bluesync import wbxml
+from bluesync.eas import access
 from bluesync.eas.commands import COMMANDS
 from bluesync.eas.context import CommandContext, ServerContext
 from bluesync.eas.request import SUPPORTED_VERSIONS, RequestError, parse_request
@@ -118,6 +119,21 @@ class ActiveSyncResource:
             http_request=request,
             body=body,
         )
+        try:
+            ctx.device = await self.server.store.devices.touch(
+                self.account.id,
+                eas_request.device_id,
+                eas_request.device_type,
+                eas_request.user_agent,
+                eas_request.version,
+                eas_request.command,
+            )
+        except DATABASE_DOWN as e:
+            log.warn("database unavailable: {error}", error=str(e))
+            return Response(503, b"", {"retry-after": "30"})
+        refusal = await access.check(ctx)
+        if refusal is not None:
+            return refusal
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if body and content_type != "message/rfc822":
             try:

@@ -14,19 +14,31 @@ from bluesync.config import Config
 from bluesync.store import migrations
 from bluesync.store.accounts import AccountStore
 from bluesync.store.database import Database, connect
+from bluesync.store.devices import DeviceStore
 from bluesync.store.embedded import EmbeddedPostgres
+from bluesync.store.folders import FolderStore
+from bluesync.store.items import ItemStore
+from bluesync.store.syncstate import SyncStateStore
 
 
 class Store:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.accounts = AccountStore(database)
+        self.folders = FolderStore(database)
+        self.items = ItemStore(database)
+        self.devices = DeviceStore(database)
+        self.sync_states = SyncStateStore(database)
 
     async def create_account(self, address: str, display_name: str, password_hash: str):
         """
-        Create an account with everything a new mailbox needs.
+        Create an account with its default folders, atomically.
         """
-        return await self.accounts.create(address, display_name, password_hash)
+
+        async def setup(transaction, account) -> None:
+            await self.folders.create_defaults(transaction, account.id)
+
+        return await self.accounts.create(address, display_name, password_hash, setup=setup)
 
 
 class OpenStore:

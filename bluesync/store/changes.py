@@ -1,0 +1,52 @@
+"""
+Change stamps and the notifications that go with them.
+
+Every write that changes a folder's content calls L{stamp}: it locks the
+folder row, advances its counter by the number of changes and returns the
+new modseqs, and queues a NOTIFY on the transaction.  Because the lock is
+held until commit, modseqs in one folder commit in order: a reader that has
+seen modseq M has seen everything below M.  NOTIFY is delivered on commit to
+every process that LISTENs, which is how held Pings on any node wake.
+"""
+
+from __future__ import annotations
+
+from bluesync.store.database import Transaction
+
+CHANNEL = "bluesync"
+
+
+def folder_payload(account_id: int, folder_id: int) -> str:
+    return f"f {account_id} {folder_id}"
+
+
+def hierarchy_payload(account_id: int) -> str:
+    return f"h {account_id}"
+
+
+def device_payload(account_id: int, device_pk: int) -> str:
+    return f"d {account_id} {device_pk}"
+
+
+async def stamp(transaction: Transaction, account_id: int, folder_id: int, count: int = 1) -> list[int]:
+    """
+    Reserve C{count} consecutive modseqs in a folder; return them in order.
+    """
+    row = await transaction.query_one(
+        "UPDATE folders SET modseq = modseq + %s WHERE id = %s AND account_id = %s RETURNING modseq",
+        (count, folder_id, account_id),
+    )
+    if row is None:
+        raise LookupError(f"folder {folder_id} of account {account_id}")
+    transaction.notify(CHANNEL, folder_payload(account_id, folder_id))
+    last = row[0]
+    return list(range(last - count + 1, last + 1))
+
+
+async def stamp_hierarchy(transaction: Transaction, account_id: int) -> int:
+    row = await transaction.query_one(
+        "UPDATE accounts SET hierarchy_modseq = hierarchy_modseq + 1 WHERE id = %s RETURNING hierarchy_modseq",
+        (account_id,),
+    )
+    transaction.notify(CHANNEL, hierarchy_payload(account_id))
+    return row[0]

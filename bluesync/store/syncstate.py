@@ -1,0 +1,130 @@
+"""
+Sync states: what a device has been sent, named by its sync key.
+
+A key is an 8-character epoch followed by a counter ("3f9a0c1e7").  Key 0
+(or an unknown key) starts a new epoch, so a key issued before a reset can
+never match a state issued after it.  Saving state N+1 keeps state N, so a
+device that resends key N (its last answer was lost) is answered again from
+the same point; using key N+1 acknowledges that answer and drops N.
+
+collection is a folder id, or L{HIERARCHY} for FolderSync.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from bluesync.store.database import Database, Transaction
+
+HIERARCHY = 0
+_EPOCH_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class SyncState:
+    device_pk: int
+    collection: int
+    epoch: str
+    counter: int
+    modseq: int
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.epoch}{self.counter}"
+
+
+def parse_key(key: str | None) -> tuple[str, int] | None:
+    if not key or len(key) <= _EPOCH_LENGTH or len(key) > 64:
+        return None
+    epoch, counter = key[:_EPOCH_LENGTH], key[_EPOCH_LENGTH:]
+    if not counter.isdigit() or len(counter) > 9:
+        return None
+    return epoch, int(counter)
+
+
+class SyncStateStore:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def get(self, device_pk: int, collection: int, key: str) -> SyncState | None:
+        """
+        The state named by C{key}, if it is the current or the previous one.
+        Using the current key acknowledges it: older states are dropped.
+        """
+        parsed = parse_key(key)
+        if parsed is None:
+            return None
+        epoch, counter = parsed
+        row = await self._database.query_one(
+            "SELECT modseq, state, (SELECT max(counter) FROM sync_states WHERE device_id = %s AND collection = %s)"
+            " FROM sync_states WHERE device_id = %s AND collection = %s AND counter = %s AND epoch = %s",
+            (device_pk, collection, device_pk, collection, counter, epoch),
+        )
+        if row is None:
+            return None
+        modseq, state, latest = row
+        if counter == latest:
+            await self._database.execute(
+                "DELETE FROM sync_states WHERE device_id = %s AND collection = %s AND counter < %s",
+                (device_pk, collection, counter),
+            )
+        return SyncState(device_pk, collection, epoch, counter, modseq, state)
+
+    async def save_next(self, device_pk: int, collection: int, previous: SyncState | None,
+                        modseq: int, state: dict[str, Any] | None = None) -> SyncState:
+        """
+        Store the state that follows C{previous} (or the first state of a new
+        epoch) and return it.  A state already stored after C{previous} (an
+        answer the device never got) is replaced.
+        """
+        if previous is None:
+            epoch, counter = secrets.token_hex(_EPOCH_LENGTH // 2), 1
+        else:
+            epoch, counter = previous.epoch, previous.counter + 1
+        state = state or {}
+
+        async def work(transaction: Transaction) -> None:
+            if previous is None:
+                await transaction.execute(
+                    "DELETE FROM sync_states WHERE device_id = %s AND collection = %s", (device_pk, collection)
+                )
+            else:
+                await transaction.execute(
+                    "DELETE FROM sync_states WHERE device_id = %s AND collection = %s AND counter >= %s",
+                    (device_pk, collection, counter),
+                )
+            await transaction.execute(
+                "INSERT INTO sync_states (device_id, collection, epoch, counter, modseq, state)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (device_pk, collection, epoch, counter, modseq, json.dumps(state)),
+            )
+
+        await self._database.transaction(work)
+        return SyncState(device_pk, collection, epoch, counter, modseq, state)
+
+    async def latest(self, device_pk: int, collections: list[int]) -> dict[int, SyncState]:
+        """
+        The newest state of each collection (what Ping compares against).
+        """
+        rows = await self._database.query(
+            "SELECT DISTINCT ON (collection) collection, epoch, counter, modseq, state FROM sync_states"
+            " WHERE device_id = %s AND collection = ANY(%s) ORDER BY collection, counter DESC",
+            (device_pk, list(collections)),
+        )
+        return {row[0]: SyncState(device_pk, row[0], row[1], row[2], row[3], row[4]) for row in rows}
+
+    async def forget(self, device_pk: int, collection: int | None = None) -> None:
+        """
+        Drop a device's states (all, or one collection's): its next request
+        with an old key is told to start over.
+        """
+        if collection is None:
+            await self._database.execute("DELETE FROM sync_states WHERE device_id = %s", (device_pk,))
+        else:
+            await self._database.execute(
+                "DELETE FROM sync_states WHERE device_id = %s AND collection = %s", (device_pk, collection)
+            )
