@@ -208,8 +208,10 @@ def run_atheris(args) -> int:
         tally.run(data)
         # libFuzzer leaves with exit(), which skips Python's atexit: stop
         # here, on our own bounds, and report first.
-        if tally.cases >= args.cases or (tally.cases % 1000 == 0
-                                          and time.monotonic() > deadline):
+        finished = tally.cases >= args.cases
+        if not finished and tally.cases % 1000 == 0:
+            finished = time.monotonic() > deadline
+        if finished:
             status = tally.report("atheris", time.monotonic() - start)
             sys.stdout.flush()
             os._exit(status)

@@ -276,7 +276,6 @@ class DepthTests(SynchronousTestCase):
         self.assertEqual(sum(1 for _ in decoded.iter()), 2048)
         self.assertEqual(encode(decoded), data)
 
-
     def test_limits_ceiling(self):
         """Limits refuse a depth libxml2 could not build."""
         self.assertRaises(ValueError, Limits, max_depth=2049)
