@@ -1,0 +1,29 @@
+from datetime import datetime, timezone
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from bluesync.items.email import Flag, ItemState, parse_message
+from bluesync.items.email import MessageSummary
+from bluesync.items.records import from_record, to_record
+
+RAW = (
+    b"From: =?utf-8?q?Ren=C3=A9e?= <renee@example.org>\r\nTo: alice@example.org\r\n"
+    b"Subject: caf\xc3\xa9\r\nDate: Tue, 24 Nov 2026 10:00:00 +0100\r\nMessage-ID: <1@x>\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n"
+)
+
+
+class RecordTests(SynchronousTestCase):
+    def test_summary_round_trip(self):
+        """A MessageSummary survives JSON with its datetimes, bytes and tuples."""
+        import json
+
+        summary = parse_message(RAW)
+        record = json.loads(json.dumps(to_record(summary)))
+        self.assertEqual(from_record(MessageSummary, record), summary)
+
+    def test_nested_and_missing(self):
+        """Nested dataclasses rebuild; missing fields take defaults."""
+        state = ItemState(read=True, flag=Flag(status=2, due_date=datetime(2026, 1, 2, tzinfo=timezone.utc)))
+        self.assertEqual(from_record(ItemState, to_record(state)), state)
+        self.assertEqual(from_record(ItemState, {"read": True, "future_field": 1}), ItemState(read=True))
