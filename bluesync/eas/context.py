@@ -8,7 +8,7 @@ one request.  Handlers take these explicitly instead of importing globals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bluesync.config import Config
@@ -21,7 +21,10 @@ class ServerContext:
     config: Config
     store: Any
     clock: Any
-    extras: dict[str, Any] = field(default_factory=dict)
+    # push.notifier.Notifier once push is wired in; held Pings and Sync-Waits wait on it.
+    notifier: Any = None
+    # mail submission (SendMail and friends) once wired in.
+    outbound: Any = None
 
 
 @dataclass
