@@ -367,7 +367,7 @@ def _safe_text(text: str) -> str:
 
 def _summarise(raw: bytes, received: datetime | None) -> MessageSummary:
     msg = mime.parse_bytes(raw)
-    parts = mime.analyse(msg)
+    parts = mime.analyse(msg, with_data=False)
 
     subject = mime.header_text(msg, "Subject")
     from_pairs = _addresses(msg, "From")
@@ -454,7 +454,8 @@ def parse_message(raw: bytes, received: datetime | None = None) -> MessageSummar
     except Exception:
         # Belt and braces: every step above is written not to raise, but a
         # message must be deliverable whatever happens.
-        moment = _utc(received) if received is not None else datetime.now(UTC).replace(microsecond=0)
+        moment = (_utc(received) if received is not None
+                  else datetime.now(UTC).replace(microsecond=0))
         return MessageSummary(
             subject="", from_="", sender="", to="", cc="", bcc="",
             reply_to="", display_to="", date=moment, received=moment,
@@ -652,7 +653,7 @@ def _attachments_element(parent: etree._Element, attachments: list[mime.Attachme
         _el(element, AIRSYNCBASE, "DisplayName", item.filename)
         _el(element, AIRSYNCBASE, "FileReference", f"{file_reference_prefix}{item.index}")
         _el(element, AIRSYNCBASE, "Method", item.method)
-        _el(element, AIRSYNCBASE, "EstimatedDataSize", len(item.data))
+        _el(element, AIRSYNCBASE, "EstimatedDataSize", item.size)
         if item.content_id:
             _el(element, AIRSYNCBASE, "ContentId", item.content_id)
         if item.content_location:
@@ -741,7 +742,7 @@ def application_data(raw: bytes, summary: MessageSummary, state: ItemState, *,
     """
     v = _version(version)
     msg = mime.parse_bytes(raw)
-    parts = mime.analyse(msg)
+    parts = mime.analyse(msg, with_data=False)
     source = _BodySource(raw, parts)
     choice = _choose_body(source, list(body_preferences) or [BodyPreference(BODY_PLAIN)],
                           mime_allowed=_mime_allowed(mime_support, summary),

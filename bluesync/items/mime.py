@@ -108,7 +108,7 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
 
 def _raw_header_bytes(value: str) -> bytes:
     # The compat32 bytes parser stores non-ASCII header bytes as surrogates.
-    return value.encode("ascii", "surrogateescape") if not value.isascii() else value.encode("ascii")
+    return value.encode("ascii", "surrogateescape")
 
 
 def decode_8bit(value: str, charset: str | None = None) -> str:
@@ -123,7 +123,9 @@ def decode_8bit(value: str, charset: str | None = None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return decode_bytes(data, charset if lookup_charset(charset) not in (None, "ascii", "utf-8") else None)
+        if lookup_charset(charset) in (None, "ascii", "utf-8"):
+            charset = None
+        return decode_bytes(data, charset)
 
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.*?)\?=", re.S)
@@ -337,8 +339,27 @@ def part_bytes(part: Message) -> bytes:
         pass
     payload = part.get_payload()
     if isinstance(payload, str):
-        return payload.encode("ascii", "surrogateescape") if not payload.isascii() else payload.encode("ascii")
+        return payload.encode("ascii", "surrogateescape")
     return b""
+
+
+_NOT_BASE64_DATA = {ord(c): None for c in "= \t\r\n"}
+
+
+def part_size(part: Message) -> int:
+    """
+    The decoded size of a leaf part, without decoding base64 (the common
+    case for attachments): every 4 base64 characters are 3 bytes.
+    """
+    try:
+        if not part.is_multipart():
+            encoding = (raw_header(part, "Content-Transfer-Encoding") or "").strip().lower()
+            payload = part.get_payload()
+            if encoding == "base64" and isinstance(payload, str) and payload.isascii():
+                return len(payload.translate(_NOT_BASE64_DATA)) * 3 // 4
+    except Exception:
+        pass
+    return len(part_bytes(part))
 
 
 def part_text(part: Message) -> str:
@@ -356,7 +377,8 @@ class Attachment:
     index: int                    # position in walk_parts(): the FileReference suffix
     filename: str                 # display name, never empty
     content_type: str
-    data: bytes                   # decoded content
+    data: bytes                   # decoded content (b"" from analyse(with_data=False))
+    size: int                     # decoded size in bytes (exact for valid base64)
     content_id: str | None        # without the angle brackets
     content_location: str | None
     is_inline: bool
@@ -557,7 +579,8 @@ def analyse(msg: Message, *, with_data: bool = True) -> MessageParts:
             calendar = part
             calendar_method = _calendar_method(part)
             break
-    hide_calendar = calendar is not None and calendar_method in ("REQUEST", "CANCEL", "REPLY", "COUNTER")
+    hide_calendar = calendar is not None and calendar_method in (
+        "REQUEST", "CANCEL", "REPLY", "COUNTER")
 
     related_ids = set()
     for _, part, _ in parts:
@@ -573,6 +596,7 @@ def analyse(msg: Message, *, with_data: bool = True) -> MessageParts:
             continue
         ctype = content_type(part)
         data = part_bytes(part) if with_data else b""
+        size = len(data) if with_data else part_size(part)
         cid = _content_id(part)
         location = raw_header(part, "Content-Location")
         location = decode_8bit(location).strip() or None if location else None
@@ -582,13 +606,15 @@ def analyse(msg: Message, *, with_data: bool = True) -> MessageParts:
                 inline = True
             else:
                 if html_source is None:
-                    html_source = "\n".join(part_text(s.html) for s in segments if s.html is not None)
+                    html_source = "\n".join(
+                        part_text(s.html) for s in segments if s.html is not None)
                 inline = ("cid:" + cid) in html_source
         attachments.append(Attachment(
             index=index,
             filename=_display_name(part, ctype, index),
             content_type=ctype,
             data=data,
+            size=size,
             content_id=cid,
             content_location=location,
             is_inline=inline,

@@ -556,6 +556,15 @@ class AttachmentTests(SynchronousTestCase):
         self.assertTrue(message.data.startswith(b"From: carol@example.com\n"))
         self.assertIn(b"Please send the invoice.", message.data)
 
+    def test_sizeWithoutDecoding(self):
+        """The listed size, computed without decoding, is the decoded size."""
+        for path in sorted(DATA.glob("*.eml")):
+            raw = path.read_bytes()
+            listed = mime.analyse(mime.parse_bytes(raw), with_data=False).attachments
+            self.assertEqual([(a.index, a.size) for a in listed],
+                             [(a.index, len(a.data)) for a in attachments(raw)], path.name)
+            self.assertEqual({a.data for a in listed} - {b""}, set(), path.name)
+
     def test_nonAttachmentIndexes(self):
         """Body parts, containers and unknown indexes are not attachments."""
         raw = load("attachments.eml")
