@@ -111,6 +111,17 @@ class DeviceStore:
     async def set_ping(self, device_pk: int, heartbeat: int, folders: list[int]) -> None:
         await self._set(device_pk, {"ping_heartbeat": heartbeat, "ping_folders": folders})
 
+    async def last_sync(self, device_pk: int) -> dict | None:
+        row = await self._database.query_one("SELECT last_sync FROM devices WHERE id = %s", (device_pk,))
+        return row[0] if row else None
+
+    async def set_last_sync(self, device_pk: int, request: dict) -> None:
+        import json
+
+        await self._database.execute(
+            "UPDATE devices SET last_sync = %s WHERE id = %s", (json.dumps(request), device_pk)
+        )
+
     async def request_wipe(self, device_pk: int, account_only: bool = False) -> None:
         await self._database.execute(
             "UPDATE devices SET wipe = %s, wipe_requested_at = now(), wipe_acknowledged_at = NULL WHERE id = %s",
