@@ -15,16 +15,15 @@ from twisted.web import http_headers
 
 from bluesync import wbxml
 from bluesync.eas import access
-from bluesync.eas.commands import COMMANDS
 from bluesync.eas.context import CommandContext, ServerContext
 from bluesync.eas.request import SUPPORTED_VERSIONS, RequestError, parse_request
+from bluesync.eas.responses import WBXML_TYPE, wbxml_response
 from bluesync.store.accounts import Account
 from bluesync.store.database import DATABASE_DOWN
 from bluesync.web.rendering import Response
 
 log = Logger()
 
-WBXML_TYPE = "application/vnd.ms-sync.wbxml"
 SERVER_VERSION = "16.1"
 
 _HEADERS = (
@@ -79,7 +78,10 @@ class ActiveSyncResource:
     def __init__(self, account: Account, server: ServerContext, commands=None) -> None:
         self.account = account
         self.server = server
-        self.commands = COMMANDS if commands is None else commands
+        if commands is None:
+            # Imported here: command modules import this package's helpers.
+            from bluesync.eas.commands import COMMANDS as commands
+        self.commands = commands
 
     async def respond(self, request) -> Response:
         method = request.method
@@ -154,11 +156,4 @@ class ActiveSyncResource:
             return Response(503, b"", {"retry-after": "30"})
 
 
-def wbxml_response(element, headers: dict[str, str] | None = None) -> Response:
-    """
-    Encode an EAS document as the body of a 200 response.
-    """
-    all_headers = {"content-type": WBXML_TYPE}
-    if headers:
-        all_headers.update(headers)
-    return Response(200, wbxml.encode(element), all_headers)
+__all__ = ["ActiveSyncResource", "options_headers", "wbxml_response", "WBXML_TYPE"]
