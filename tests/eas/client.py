@@ -100,3 +100,30 @@ class EASClient:
             headers=self._headers(headers), data=body, pool=self.pool,
         )
         return Answer(response.code, response.headers, await response.content())
+
+    async def provision(self) -> Answer:
+        """
+        The two-phase MS-ASPROV exchange (3.1.5.1): ask for the policy
+        without a key, acknowledge it with the temporary key (also sent as
+        the current key, as 3.1.5.1.2.1 requires), and keep the final key
+        for every later request.  Returns the acknowledgment's answer.
+        """
+        policy_type = "<PolicyType>MS-EAS-Provisioning-WBXML</PolicyType>"
+        self.policy_key = None
+        first = await self.post(
+            "Provision", f'<Provision xmlns="Provision:"><Policies><Policy>{policy_type}</Policy></Policies></Provision>'
+        )
+        temporary = text(first.document, "provision:Policies/provision:Policy/provision:PolicyKey")
+        if first.code != 200 or temporary is None:
+            raise AssertionError(f"Provision phase 1 failed: {first!r}")
+        self.policy_key = temporary
+        second = await self.post(
+            "Provision",
+            f'<Provision xmlns="Provision:"><Policies><Policy>{policy_type}<PolicyKey>{temporary}</PolicyKey>'
+            "<Status>1</Status></Policy></Policies></Provision>",
+        )
+        final = text(second.document, "provision:Policies/provision:Policy/provision:PolicyKey")
+        if second.code != 200 or final is None:
+            raise AssertionError(f"Provision phase 2 failed: {second!r}")
+        self.policy_key = final
+        return second
