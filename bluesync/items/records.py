@@ -39,6 +39,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _empty(hint: Any) -> Any:
+    """
+    A neutral value for a required field an older record lacks (or that was
+    deliberately left out to keep records small).
+    """
+    for kind, value in ((str, ""), (bool, False), (int, 0), (bytes, b""), (tuple, ())):
+        if hint is kind or typing.get_origin(hint) is kind:
+            return value
+    return None
+
+
 def from_record(cls: type[T], record: dict) -> T:
     """
     Rebuild a C{cls} instance; fields missing from an older record take
@@ -48,6 +59,8 @@ def from_record(cls: type[T], record: dict) -> T:
     values = {}
     for f in dataclasses.fields(cls):
         if f.name not in record:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                values[f.name] = _empty(hints.get(f.name))
             continue
         raw = record[f.name]
         hint = hints.get(f.name)

@@ -89,6 +89,13 @@ class Change:
         return f"{folder_id}:{self.item_id}"
 
 
+@dataclass(frozen=True)
+class ChangeBatch:
+    changes: list[Change]
+    more_available: bool
+    upto: int
+
+
 def parse_server_id(server_id: str | None) -> tuple[int, int] | None:
     """
     (folder id, item id) of an item ServerId as we issue it, or None.
@@ -156,37 +163,179 @@ class ItemStore:
         return _item(row) if row else None
 
     async def changes(self, account_id: int, folder_id: int, since: int, limit: int,
-                      received_after: datetime | None = None, with_content: bool = True) -> list[Change]:
+                      received_after: datetime | None = None, with_content: bool = True) -> "ChangeBatch":
         """
-        Up to C{limit} changes after modseq C{since}, oldest first.  An item
+        Up to C{limit} changes after modseq C{since}, oldest first: an item
         created after C{since} is an add, otherwise a change; tombstones are
         deletes.  C{received_after} (FilterType) hides older items.
+
+        One statement, so one snapshot: when the batch is complete, its
+        C{upto} is the folder's counter as of that snapshot, which covers
+        every change the query could see, including the filtered-out ones.
+        A sync state saved at C{upto} therefore never misses a commit that
+        raced with the query, and never lags behind filtered items (which
+        would make a Ping fire forever).
         """
-        content_column = ", content" if with_content else ""
-        date_clause = " AND date_received >= %s" if received_after is not None else ""
-        params: list[Any] = [account_id, folder_id, since]
-        if received_after is not None:
-            params.append(received_after)
-        params.append(limit)
+        content = "i.content" if with_content else "NULL::bytea"
+        date_clause = " AND i.date_received >= %(after)s" if received_after is not None else ""
         rows = await self._database.query(
-            f"SELECT {_COLUMNS}{content_column} FROM items"
-            f" WHERE account_id = %s AND folder_id = %s AND modseq > %s{date_clause}"
-            f" ORDER BY modseq LIMIT %s",
+            "WITH f AS (SELECT modseq FROM folders WHERE id = %(folder)s AND account_id = %(account)s),"
+            " ch AS (("
+            f" SELECT i.id AS change_id, i.modseq AS change_modseq, i.created_modseq AS change_created,"
+            " false AS tomb, false AS soft,"
+            f" {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))}, {content} AS content"
+            " FROM items i WHERE i.account_id = %(account)s AND i.folder_id = %(folder)s"
+            f" AND i.modseq > %(since)s{date_clause}"
+            " ORDER BY i.modseq LIMIT %(limit)s"
+            ") UNION ALL ("
+            " SELECT t.item_id, t.modseq, NULL, true, t.soft,"
+            f" {', '.join(['NULL'] * 13)}, NULL"
+            " FROM tombstones t WHERE t.folder_id = %(folder)s AND t.modseq > %(since)s"
+            " ORDER BY t.modseq LIMIT %(limit)s))"
+            " SELECT f.modseq, ch.* FROM f LEFT JOIN ch ON true ORDER BY ch.change_modseq LIMIT %(limit)s",
+            {"folder": folder_id, "account": account_id, "since": since, "limit": limit + 1,
+             "after": received_after},
+        )
+        if not rows:
+            raise LookupError(f"folder {folder_id} of account {account_id}")
+        folder_modseq = rows[0][0]
+        changes = []
+        for row in rows:
+            if row[1] is None:
+                continue
+            item_id, modseq, created, tomb, soft = row[1:6]
+            if tomb:
+                changes.append(Change(SOFT_DELETE if soft else DELETE, item_id, modseq))
+            else:
+                item = _item(row[6:19], bytes(row[19]) if with_content and row[19] is not None else None)
+                changes.append(Change(ADD if created > since else CHANGE, item_id, modseq, item))
+        more = len(changes) > limit
+        changes = changes[:limit]
+        upto = changes[-1].modseq if more else max(folder_modseq, since)
+        return ChangeBatch(changes, more, upto)
+
+    async def update_state(self, account_id: int, folder_id: int, item_id: int, *, read=None,
+                           flag: dict | None = None, set_flag: bool = False,
+                           categories: tuple[str, ...] | None = None) -> int | None:
+        """
+        Change an item's shared state (read, flag, categories) and stamp it,
+        so the account's other devices receive the change.  Returns the new
+        modseq, or None if the item is not in that folder of that account.
+        """
+
+        async def work(transaction: Transaction) -> int | None:
+            exists = await transaction.query_one(
+                "SELECT 1 FROM items WHERE id = %s AND folder_id = %s AND account_id = %s",
+                (item_id, folder_id, account_id),
+            )
+            if exists is None:
+                return None
+            (modseq,) = await stamp(transaction, account_id, folder_id)
+            sets, params = ["modseq = %s"], [modseq]
+            if read is not None:
+                sets.append("read = %s")
+                params.append(read)
+            if set_flag:
+                sets.append("flag = %s")
+                params.append(json.dumps(flag) if flag is not None else None)
+            if categories is not None:
+                sets.append("categories = %s")
+                params.append(list(categories))
+            await transaction.execute(f"UPDATE items SET {', '.join(sets)} WHERE id = %s", (*params, item_id))
+            return modseq
+
+        return await self._database.transaction(work)
+
+    async def delete(self, account_id: int, folder_id: int, item_id: int) -> int | None:
+        """
+        Delete an item for good, leaving a tombstone; the tombstone's modseq,
+        or None if there was no such item.
+        """
+
+        async def work(transaction: Transaction) -> int | None:
+            row = await transaction.query_one(
+                "DELETE FROM items WHERE id = %s AND folder_id = %s AND account_id = %s RETURNING id",
+                (item_id, folder_id, account_id),
+            )
+            if row is None:
+                return None
+            (modseq,) = await stamp(transaction, account_id, folder_id)
+            await transaction.execute(
+                "INSERT INTO tombstones (folder_id, item_id, modseq) VALUES (%s, %s, %s)",
+                (folder_id, item_id, modseq),
+            )
+            return modseq
+
+        return await self._database.transaction(work)
+
+    async def move(self, account_id: int, source_id: int, item_id: int, destination_id: int) -> tuple[int, int] | None:
+        """
+        Move an item to another folder of the account: a tombstone in the
+        source, an add in the destination.  Returns (source tombstone
+        modseq, destination modseq), or None if the item is not in source.
+        The item keeps its id; its ServerId changes with its folder.
+        """
+
+        async def work(transaction: Transaction):
+            row = await transaction.query_one(
+                "SELECT 1 FROM items WHERE id = %s AND folder_id = %s AND account_id = %s FOR UPDATE",
+                (item_id, source_id, account_id),
+            )
+            if row is None:
+                return None
+            (gone,) = await stamp(transaction, account_id, source_id)
+            (arrived,) = await stamp(transaction, account_id, destination_id)
+            await transaction.execute(
+                "INSERT INTO tombstones (folder_id, item_id, modseq) VALUES (%s, %s, %s)",
+                (source_id, item_id, gone),
+            )
+            await transaction.execute(
+                "UPDATE items SET folder_id = %s, modseq = %s, created_modseq = %s WHERE id = %s",
+                (destination_id, arrived, arrived, item_id),
+            )
+            return gone, arrived
+
+        return await self._database.transaction(work)
+
+    async def get_many(self, account_id: int, item_ids: list[int], folder_id: int | None = None,
+                       with_content: bool = True) -> dict[int, Item]:
+        """
+        The account's items among C{item_ids} (optionally only those in
+        C{folder_id}), keyed by id; ids of other accounts are simply absent.
+        """
+        if not item_ids:
+            return {}
+        content_column = ", content" if with_content else ""
+        folder_clause = " AND folder_id = %s" if folder_id is not None else ""
+        params: list[Any] = [account_id, list(item_ids)]
+        if folder_id is not None:
+            params.append(folder_id)
+        rows = await self._database.query(
+            f"SELECT {_COLUMNS}{content_column} FROM items WHERE account_id = %s AND id = ANY(%s){folder_clause}",
             params,
         )
-        tombstones = await self._database.query(
-            "SELECT item_id, modseq, soft FROM tombstones WHERE folder_id = %s AND modseq > %s"
-            " ORDER BY modseq LIMIT %s",
-            (folder_id, since, limit),
+        return {row[0]: _item(row, bytes(row[13]) if with_content else None) for row in rows}
+
+    async def ids_received_between(self, account_id: int, folder_id: int, start: datetime | None,
+                                   end: datetime | None, created_upto: int) -> list[int]:
+        """
+        Items of a folder received in [start, end) that existed at modseq
+        C{created_upto}: what a FilterType change adds to or removes from a
+        device.
+        """
+        clauses, params = [], [account_id, folder_id, created_upto]
+        if start is not None:
+            clauses.append(" AND date_received >= %s")
+            params.append(start)
+        if end is not None:
+            clauses.append(" AND date_received < %s")
+            params.append(end)
+        rows = await self._database.query(
+            "SELECT id FROM items WHERE account_id = %s AND folder_id = %s AND created_modseq <= %s"
+            + "".join(clauses) + " ORDER BY modseq",
+            params,
         )
-        changes = [
-            Change(ADD if row[4] > since else CHANGE, row[0], row[3],
-                   _item(row, bytes(row[13]) if with_content else None))
-            for row in rows
-        ]
-        changes += [Change(SOFT_DELETE if soft else DELETE, item_id, modseq) for item_id, modseq, soft in tombstones]
-        changes.sort(key=lambda change: change.modseq)
-        return changes[:limit]
+        return [row[0] for row in rows]
 
     async def count_changes(self, account_id: int, folder_id: int, since: int,
                             received_after: datetime | None = None) -> int:

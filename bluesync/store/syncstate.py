@@ -106,6 +106,17 @@ class SyncStateStore:
         await self._database.transaction(work)
         return SyncState(device_pk, collection, epoch, counter, modseq, state)
 
+    async def advance_in_place(self, state: SyncState, modseq: int) -> None:
+        """
+        Move a state's modseq forward without issuing a new key: only for
+        changes the device is never sent (outside its filter, or its own).
+        """
+        await self._database.execute(
+            "UPDATE sync_states SET modseq = greatest(modseq, %s)"
+            " WHERE device_id = %s AND collection = %s AND counter = %s AND epoch = %s",
+            (modseq, state.device_pk, state.collection, state.counter, state.epoch),
+        )
+
     async def latest(self, device_pk: int, collections: list[int]) -> dict[int, SyncState]:
         """
         The newest state of each collection (what Ping compares against).

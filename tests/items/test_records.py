@@ -27,3 +27,10 @@ class RecordTests(SynchronousTestCase):
         state = ItemState(read=True, flag=Flag(status=2, due_date=datetime(2026, 1, 2, tzinfo=timezone.utc)))
         self.assertEqual(from_record(ItemState, to_record(state)), state)
         self.assertEqual(from_record(ItemState, {"read": True, "future_field": 1}), ItemState(read=True))
+
+    def test_dropped_required_field(self):
+        """A required field left out of a record comes back empty, not as an error."""
+        summary = parse_message(RAW)
+        record = to_record(summary)
+        del record["body_text_for_search"]
+        self.assertEqual(from_record(MessageSummary, record).body_text_for_search, "")

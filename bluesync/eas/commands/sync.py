@@ -1,0 +1,506 @@
+"""
+Sync (MS-ASCMD 2.2.1.21): client changes in, server changes out, per
+collection.
+
+The engine (bluesync/sync/engine.py) decides what to send; this module
+reads the request, applies the device's own changes, renders items within
+the time budget and writes the response in schema order.  Rules taken from
+real phones (issue 4):
+
+- a request whose collections have nothing to report is answered with an
+  empty HTTP 200 body, which the spec allows and which iOS handles better
+  than an empty Collections element; the device keeps its keys;
+- answers are sent within [sync] time_budget seconds: whatever is rendered
+  by then goes out with MoreAvailable, so impatient clients never time out;
+- an empty request (14.0+) or a Partial one reuses the collections and
+  options of the device's last full request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxml import etree
+from twisted.logger import Logger
+
+from bluesync.eas import render
+from bluesync.eas.context import CommandContext
+from bluesync.eas.responses import wbxml_response
+from bluesync.eas.syncoptions import OptionsError, SyncOptions, parse_options
+from bluesync.items.email_changes import UNCHANGED, ChangeError, client_change
+from bluesync.items.records import to_record
+from bluesync.store.folders import DELETED_ITEMS, parse_server_id
+from bluesync.store.items import ADD, CHANGE, DELETE, SOFT_DELETE
+from bluesync.store.items import parse_server_id as parse_item_id
+from bluesync.sync.engine import Batch, SyncEngine
+from bluesync.web.rendering import Response
+
+log = Logger()
+
+NS = "AirSync:"
+A = "{AirSync:}"
+
+# MS-ASCMD 2.2.3.177.17: Status (Sync).
+SUCCESS = 1
+INVALID_KEY = 3
+PROTOCOL_ERROR = 4
+SERVER_ERROR = 5
+CONVERSION_ERROR = 6
+CONFLICT = 7
+NOT_FOUND = 8
+HIERARCHY_CHANGED = 12
+INCOMPLETE = 13
+BAD_WAIT = 14
+TOO_MANY_COLLECTIONS = 15
+
+MAX_COLLECTIONS = 1000
+
+
+class SyncRequestError(Exception):
+    def __init__(self, status: int, message: str, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.limit = limit
+
+
+@dataclass
+class ClientCommand:
+    kind: str                   # "Add", "Change", "Delete", "Fetch"
+    server_id: str | None = None
+    client_id: str | None = None
+    application_data: object = None
+
+
+@dataclass
+class CollectionRequest:
+    collection_id: str
+    sync_key: str
+    window_size: int | None = None
+    get_changes: bool | None = None
+    deletes_as_moves: bool = True
+    options: SyncOptions = field(default_factory=SyncOptions)
+    options_given: bool = False
+    commands: list[ClientCommand] = field(default_factory=list)
+    klass: str | None = None
+
+    def cache(self) -> dict:
+        return {
+            "collection_id": self.collection_id,
+            "window_size": self.window_size,
+            "deletes_as_moves": self.deletes_as_moves,
+            "options": self.options.to_json(),
+        }
+
+
+@dataclass
+class SyncRequest:
+    collections: list[CollectionRequest]
+    wait: int | None = None            # seconds
+    window_size: int | None = None
+    partial: bool = False
+
+
+def _text(element, name: str) -> str | None:
+    found = element.find(A + name)
+    return None if found is None else (found.text or "").strip()
+
+
+def _flag(element, name: str) -> bool | None:
+    found = element.find(A + name)
+    if found is None:
+        return None
+    return (found.text or "1").strip() != "0"
+
+
+def _number(text: str | None, what: str) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 9:
+        raise SyncRequestError(PROTOCOL_ERROR, f"{what} {text!r} is not a number")
+    return int(text)
+
+
+def parse_request(document, config) -> SyncRequest:
+    if document is None or document.tag != A + "Sync":
+        raise SyncRequestError(PROTOCOL_ERROR, "the document is not a Sync request")
+    collections = []
+    container = document.find(A + "Collections")
+    for element in container if container is not None else ():
+        if element.tag != A + "Collection":
+            continue
+        collection_id = _text(element, "CollectionId")
+        sync_key = _text(element, "SyncKey")
+        if not collection_id or sync_key is None:
+            raise SyncRequestError(PROTOCOL_ERROR, "Collection without CollectionId or SyncKey")
+        request = CollectionRequest(collection_id, sync_key)
+        request.klass = _text(element, "Class")
+        request.window_size = _number(_text(element, "WindowSize"), "WindowSize")
+        request.get_changes = _flag(element, "GetChanges")
+        deletes_as_moves = _flag(element, "DeletesAsMoves")
+        request.deletes_as_moves = True if deletes_as_moves is None else deletes_as_moves
+        options = element.findall(A + "Options")
+        try:
+            request.options = parse_options(options)
+        except OptionsError as e:
+            raise SyncRequestError(PROTOCOL_ERROR, str(e)) from None
+        request.options_given = bool(options)
+        commands = element.find(A + "Commands")
+        for command in commands if commands is not None else ():
+            kind = etree.QName(command).localname
+            if kind not in ("Add", "Change", "Delete", "Fetch"):
+                raise SyncRequestError(PROTOCOL_ERROR, f"unknown command {kind}")
+            request.commands.append(
+                ClientCommand(kind, _text(command, "ServerId"), _text(command, "ClientId"),
+                              command.find(A + "ApplicationData"))
+            )
+        collections.append(request)
+    if len(collections) > MAX_COLLECTIONS:
+        raise SyncRequestError(TOO_MANY_COLLECTIONS, "too many collections")
+    wait = None
+    wait_text = _text(document, "Wait")
+    heartbeat_text = _text(document, "HeartbeatInterval")
+    push = config.push
+    if wait_text is not None:
+        minutes = _number(wait_text, "Wait")
+        if minutes < 1:
+            raise SyncRequestError(BAD_WAIT, "Wait too short", limit=1)
+        if minutes > 59:
+            raise SyncRequestError(BAD_WAIT, "Wait too long", limit=59)
+        wait = minutes * 60
+    elif heartbeat_text is not None:
+        seconds = _number(heartbeat_text, "HeartbeatInterval")
+        if seconds < push.min_heartbeat:
+            raise SyncRequestError(BAD_WAIT, "HeartbeatInterval too short", limit=push.min_heartbeat)
+        if seconds > push.max_heartbeat:
+            raise SyncRequestError(BAD_WAIT, "HeartbeatInterval too long", limit=push.max_heartbeat)
+        wait = seconds
+    return SyncRequest(
+        collections,
+        wait=wait,
+        window_size=_number(_text(document, "WindowSize"), "WindowSize"),
+        partial=document.find(A + "Partial") is not None,
+    )
+
+
+def _element(parent, name: str, text=None):
+    element = etree.SubElement(parent, A + name)
+    if text is not None:
+        element.text = str(text)
+    return element
+
+
+def _status_document(status: int, limit: int | None = None, version: str = "16.1") -> Response:
+    root = etree.Element(A + "Sync", nsmap={None: NS})
+    _element(root, "Status", status)
+    if limit is not None:
+        _element(root, "Limit", limit)
+    return wbxml_response(root)
+
+
+@dataclass
+class CollectionResult:
+    request: CollectionRequest
+    status: int = SUCCESS
+    sync_key: str | None = None
+    klass: str = "Email"
+    commands: list = field(default_factory=list)      # (kind, server_id, element)
+    responses: list = field(default_factory=list)     # (kind, client_id|server_id, status, extra element)
+    more_available: bool = False
+
+    @property
+    def has_news(self) -> bool:
+        """
+        Whether the device must hear about this collection: anything to
+        send, a failure, or a new key (the device must switch to it).
+        """
+        return bool(
+            self.commands or self.responses or self.more_available or self.status != SUCCESS
+            or self.sync_key != self.request.sync_key
+        )
+
+
+class SyncHandler:
+    """
+    One Sync request.
+    """
+
+    def __init__(self, ctx: CommandContext) -> None:
+        self.ctx = ctx
+        self.store = ctx.server.store
+        self.account = ctx.account
+        self.device = ctx.device
+        self.config = ctx.server.config
+        self.clock = ctx.server.clock
+        self.engine = SyncEngine(self.store, self.clock)
+        self.deadline = self.clock.seconds() + self.config.sync.time_budget
+
+    async def run(self) -> Response:
+        try:
+            request = await self._request()
+        except SyncRequestError as e:
+            log.info("{account} {device}: Sync refused: {error}", account=self.account.address,
+                     device=self.device.device_id, error=str(e))
+            return _status_document(e.status, e.limit)
+        if request is None:
+            return _status_document(INCOMPLETE)
+        results = [await self._collection(request, c) for c in request.collections]
+        if request.wait and not any(r.has_news for r in results):
+            results = await self._wait(request, results)
+        if not any(r.has_news for r in results):
+            # Nothing to say: the device keeps its keys (MS-ASCMD 2.2.1.21).
+            return Response(200, b"", {})
+        return wbxml_response(self._document(results))
+
+    async def _request(self) -> SyncRequest | None:
+        document = self.ctx.document
+        if document is None:
+            cached = await self.store.devices.last_sync(self.device.id)
+            if not cached or self.ctx.version_number < 14.0:
+                return None
+            return await self._from_cache(cached, [])
+        request = parse_request(document, self.config)
+        if request.partial:
+            cached = await self.store.devices.last_sync(self.device.id)
+            if not cached:
+                return None
+            merged = await self._from_cache(cached, request.collections)
+            merged.wait = request.wait if request.wait is not None else merged.wait
+            return merged
+        if not request.collections:
+            if self.ctx.version_number < 14.0:
+                raise SyncRequestError(PROTOCOL_ERROR, "no collections")
+            cached = await self.store.devices.last_sync(self.device.id)
+            if not cached:
+                return None
+            merged = await self._from_cache(cached, [])
+            merged.wait = request.wait
+            return merged
+        await self.store.devices.set_last_sync(self.device.id, {
+            "collections": [c.cache() for c in request.collections],
+            "wait": request.wait,
+            "window_size": request.window_size,
+        })
+        return request
+
+    async def _from_cache(self, cached: dict, given: list[CollectionRequest]) -> SyncRequest:
+        """
+        The cached request, with the keys the server issued last and the
+        collections the device did send overriding the cached ones.
+        """
+        given_ids = {c.collection_id for c in given}
+        collections = list(given)
+        folder_ids = [parse_server_id(c["collection_id"]) for c in cached["collections"]]
+        latest = await self.store.sync_states.latest(self.device.id, [f for f in folder_ids if f is not None])
+        for entry, folder_id in zip(cached["collections"], folder_ids):
+            if entry["collection_id"] in given_ids or folder_id not in latest:
+                continue
+            collections.append(CollectionRequest(
+                entry["collection_id"], latest[folder_id].key, entry.get("window_size"), None,
+                entry.get("deletes_as_moves", True), SyncOptions.from_json(entry["options"]), True,
+            ))
+        return SyncRequest(collections, wait=cached.get("wait"), window_size=cached.get("window_size"))
+
+    def _window(self, request: SyncRequest, collection: CollectionRequest) -> int:
+        sync = self.config.sync
+        window = collection.window_size or request.window_size or sync.default_window_size
+        return max(1, min(window, sync.max_window_size))
+
+    async def _collection(self, request: SyncRequest, collection: CollectionRequest) -> CollectionResult:
+        result = CollectionResult(collection)
+        folder = await self.store.folders.get(self.account.id, parse_server_id(collection.collection_id))
+        if folder is None:
+            # Another account's folder is answered exactly like a missing one.
+            result.status = HIERARCHY_CHANGED
+            return result
+        result.klass = folder.content_class
+        options = collection.options
+        if collection.sync_key == "0":
+            if collection.commands:
+                result.status = PROTOCOL_ERROR
+                return result
+            state = await self.engine.begin(self.device.id, folder, options.filter_type)
+            result.sync_key = state.key
+            return result
+        state = await self.engine.resolve(self.device.id, folder, collection.sync_key)
+        if state is None:
+            result.status = INVALID_KEY
+            result.sync_key = "0"
+            return result
+        if not collection.options_given and "options" in state.state:
+            options = SyncOptions.from_json(state.state["options"])
+        own = await self._client_commands(folder, collection, options, result)
+        get_changes = collection.get_changes is not False
+        batch = None
+        if get_changes:
+            batch = await self.engine.collect(
+                self.account.id, folder, state, self._window(request, collection), options.filter_type
+            )
+            self._render(folder, batch, options, result)
+        if batch is None:
+            batch = Batch(upto=state.modseq)
+        result.more_available = batch.more_available
+        filter_changed = state.state.get("filter", options.filter_type) != options.filter_type
+        if not (result.commands or result.responses or batch.more_available or own or filter_changed
+                or batch.backlog or "backlog" in state.state):
+            if batch.upto > state.modseq:
+                # Only filtered-out items passed: move the state forward
+                # without a new key, so a Ping does not fire for them.
+                await self.store.sync_states.advance_in_place(state, batch.upto)
+            result.sync_key = state.key
+            return result
+        new_state = await self.engine.advance(
+            state, folder, batch, options.filter_type, own, {"options": options.to_json()}
+        )
+        result.sync_key = new_state.key
+        return result
+
+    def _render(self, folder, batch, options: SyncOptions, result: CollectionResult) -> None:
+        version = self.ctx.version
+        for index, change in enumerate(batch.changes):
+            if self.clock.seconds() > self.deadline and index > 0:
+                # Out of time: send what is rendered, the rest next time.
+                batch.changes = batch.changes[:index]
+                batch.upto = batch.changes[-1].modseq if batch.changes else batch.upto
+                batch.more_available = True
+                log.info("{account}: Sync time budget reached after {count} items",
+                         account=self.account.address, count=index)
+                break
+            server_id = change.server_id(folder.id)
+            if change.kind in (DELETE, SOFT_DELETE):
+                result.commands.append(("SoftDelete" if change.kind == SOFT_DELETE else "Delete", server_id, None))
+                continue
+            if change.kind == ADD:
+                data = render.application_data(change.item, server_id, version, options)
+                if data is not None:
+                    result.commands.append(("Add", server_id, data))
+            else:
+                data = render.change_data(change.item, version)
+                if data is not None:
+                    result.commands.append(("Change", server_id, data))
+
+    async def _client_commands(self, folder, collection: CollectionRequest, options: SyncOptions,
+                               result: CollectionResult) -> dict[int, int]:
+        """
+        Apply the device's Adds, Changes, Deletes and Fetches; return
+        item id -> modseq of the changes it made, so they are not echoed.
+        """
+        own: dict[int, int] = {}
+        for command in collection.commands:
+            if command.kind == "Add":
+                # Email Adds (16.x drafts) and PIM classes come with their issues.
+                result.responses.append(("Add", command.client_id, CONVERSION_ERROR, None))
+                continue
+            parsed = parse_item_id(command.server_id)
+            item_id = parsed[1] if parsed and parsed[0] == folder.id else None
+            if command.kind == "Fetch":
+                item = (await self.store.items.get_many(self.account.id, [item_id], folder.id)).get(item_id) if item_id else None
+                data = render.application_data(item, command.server_id, self.ctx.version, options) if item else None
+                if data is None:
+                    result.responses.append(("Fetch", command.server_id, NOT_FOUND, None))
+                else:
+                    result.responses.append(("Fetch", command.server_id, SUCCESS, data))
+            elif command.kind == "Change":
+                status = await self._change(folder, item_id, command, own)
+                if status != SUCCESS:
+                    result.responses.append(("Change", command.server_id, status, None))
+            elif command.kind == "Delete":
+                status = await self._delete(folder, item_id, collection.deletes_as_moves, own)
+                if status != SUCCESS:
+                    result.responses.append(("Delete", command.server_id, status, None))
+        return own
+
+    async def _change(self, folder, item_id, command: ClientCommand, own: dict) -> int:
+        if item_id is None or folder.content_class != "Email":
+            return NOT_FOUND if item_id is None else CONVERSION_ERROR
+        try:
+            change = client_change(command.application_data)
+        except ChangeError as e:
+            log.info("{account}: bad Change for {server_id}: {error}", account=self.account.address,
+                     server_id=command.server_id, error=str(e))
+            return CONVERSION_ERROR
+        flag_given = change.flag is not UNCHANGED
+        modseq = await self.store.items.update_state(
+            self.account.id, folder.id, item_id,
+            read=None if change.read is UNCHANGED else change.read,
+            flag=to_record(change.flag) if flag_given and change.flag is not None else None,
+            set_flag=flag_given,
+            categories=None if change.categories is UNCHANGED else change.categories,
+        )
+        if modseq is None:
+            return NOT_FOUND
+        own[item_id] = modseq
+        return SUCCESS
+
+    async def _delete(self, folder, item_id, deletes_as_moves: bool, own: dict) -> int:
+        if item_id is None:
+            return NOT_FOUND
+        if deletes_as_moves and folder.content_class == "Email" and folder.type != DELETED_ITEMS:
+            trash = await self.store.folders.by_type(self.account.id, DELETED_ITEMS)
+            if trash is not None:
+                moved = await self.store.items.move(self.account.id, folder.id, item_id, trash.id)
+                if moved is None:
+                    return NOT_FOUND
+                own[item_id] = moved[0]
+                return SUCCESS
+        modseq = await self.store.items.delete(self.account.id, folder.id, item_id)
+        if modseq is None:
+            return NOT_FOUND
+        own[item_id] = modseq
+        return SUCCESS
+
+    async def _wait(self, request: SyncRequest, results: list[CollectionResult]) -> list[CollectionResult]:
+        """
+        Hold the request until a collection changes or the wait ends, on
+        the push notifier (no thread, no polling).
+        """
+        notifier = self.ctx.server.notifier
+        if notifier is None:
+            return results
+        folder_ids = [parse_server_id(r.request.collection_id) for r in results]
+        folder_ids = [f for f in folder_ids if f is not None]
+        woken = await notifier.wait(self.account.id, folder_ids, ("sync", self.device.id), request.wait)
+        if not woken:
+            return results
+        for result in results:
+            # The device's own commands were applied in the first pass.
+            result.request.commands = []
+            if result.sync_key and result.sync_key != "0":
+                result.request.sync_key = result.sync_key
+        return [await self._collection(request, r.request) for r in results]
+
+    def _document(self, results: list[CollectionResult]):
+        version = self.ctx.version_number
+        root = etree.Element(A + "Sync", nsmap={None: NS})
+        collections = _element(root, "Collections")
+        for result in results:
+            collection = _element(collections, "Collection")
+            if version < 14.0:
+                _element(collection, "Class", result.klass)
+            _element(collection, "SyncKey", result.sync_key or result.request.sync_key)
+            _element(collection, "CollectionId", result.request.collection_id)
+            _element(collection, "Status", result.status)
+            if result.more_available:
+                _element(collection, "MoreAvailable")
+            if result.commands:
+                commands = _element(collection, "Commands")
+                for kind, server_id, data in result.commands:
+                    command = _element(commands, kind)
+                    _element(command, "ServerId", server_id)
+                    if data is not None:
+                        command.append(data)
+            if result.responses:
+                responses = _element(collection, "Responses")
+                for kind, identifier, status, data in result.responses:
+                    response = _element(responses, kind)
+                    if kind == "Add":
+                        _element(response, "ClientId", identifier)
+                    else:
+                        _element(response, "ServerId", identifier)
+                    _element(response, "Status", status)
+                    if data is not None:
+                        response.append(data)
+        return root
+
+
+async def handle(ctx: CommandContext) -> Response:
+    return await SyncHandler(ctx).run()

@@ -1,0 +1,162 @@
+"""
+The sync engine: which changes a device gets next for one collection, and
+the state that records it.  It knows nothing of HTTP, WBXML or EAS field
+names; eas/commands/sync.py turns its results into a response.
+
+A sync state is "everything in the folder up to modseq M has been offered",
+plus three small things kept in its state dict:
+
+- C{filter}: the FilterType the device synced with, so a change of filter
+  can be answered (SoftDelete what fell out, Add what came in) instead of
+  forcing a full resync;
+- C{own}: item id -> modseq of changes this device made itself and that the
+  state does not cover yet; they are not echoed back to it;
+- C{backlog}: adds and soft deletes owed after a filter change, sent before
+  ordinary changes.
+
+Because modseqs in a folder are unique and commit in order, "changes after
+M" ordered by modseq and cut at a window boundary is exact: the next state
+is the modseq of the last change offered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from bluesync.store.folders import Folder
+from bluesync.store.items import ADD, CHANGE, SOFT_DELETE, Change
+from bluesync.store.syncstate import SyncState
+
+# MS-ASCMD 2.2.3.68.2: FilterType -> how far back items are synced.
+FILTER_DAYS: dict[int, int | None] = {0: None, 1: 1, 2: 3, 3: 7, 4: 14, 5: 31, 6: 92, 7: 183}
+# FilterType 8 (incomplete tasks) is a Tasks filter, not a date one.
+INCOMPLETE_TASKS = 8
+
+
+def filter_cutoff(filter_type: int, now: datetime) -> datetime | None:
+    days = FILTER_DAYS.get(filter_type)
+    if days is None:
+        return None
+    return now - timedelta(days=days)
+
+
+@dataclass
+class Batch:
+    """
+    What one Sync response offers for a collection.
+    """
+
+    changes: list[Change] = field(default_factory=list)
+    more_available: bool = False
+    upto: int = 0
+    backlog: list = field(default_factory=list)
+
+
+class SyncEngine:
+    def __init__(self, store, clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
+
+    async def begin(self, device_pk: int, folder: Folder, filter_type: int) -> SyncState:
+        """
+        SyncKey 0: a new epoch whose first state offers nothing yet (the
+        device asks again with the new key to get the items).
+        """
+        return await self._store.sync_states.save_next(
+            device_pk, folder.id, None, 0, {"filter": filter_type}
+        )
+
+    async def resolve(self, device_pk: int, folder: Folder, key: str) -> SyncState | None:
+        return await self._store.sync_states.get(device_pk, folder.id, key)
+
+    async def collect(self, account_id: int, folder: Folder, state: SyncState, window: int,
+                      filter_type: int, with_content: bool = True) -> Batch:
+        """
+        The next changes for the device, at most C{window} of them.
+        """
+        now = self.now()
+        backlog = list(state.state.get("backlog", ()))
+        previous_filter = state.state.get("filter", filter_type)
+        if previous_filter != filter_type and state.counter > 1:
+            backlog += await self._filter_backlog(account_id, folder, state, previous_filter, filter_type, now)
+        batch = Batch(upto=state.modseq)
+        if backlog:
+            taken, backlog = backlog[:window], backlog[window:]
+            items = await self._store.items.get_many(
+                account_id, [item_id for _, item_id in taken], folder.id, with_content
+            )
+            for kind, item_id in taken:
+                if kind == SOFT_DELETE:
+                    batch.changes.append(Change(SOFT_DELETE, item_id, state.modseq))
+                elif item_id in items:
+                    batch.changes.append(Change(ADD, item_id, items[item_id].modseq, items[item_id]))
+            batch.backlog = backlog
+            if backlog:
+                batch.more_available = True
+                return batch
+            window -= len(taken)
+            if window <= 0:
+                batch.more_available = True
+                return batch
+        own = {int(k): v for k, v in state.state.get("own", {}).items()}
+        cutoff = filter_cutoff(filter_type, now) if folder.content_class == "Email" else None
+        found = await self._store.items.changes(
+            account_id, folder.id, state.modseq, window, received_after=cutoff, with_content=with_content
+        )
+        for change in found.changes:
+            if own.get(change.item_id) == change.modseq:
+                continue
+            batch.changes.append(change)
+        batch.more_available = found.more_available
+        batch.upto = found.upto
+        return batch
+
+    async def _filter_backlog(self, account_id, folder, state, old, new, now) -> list:
+        """
+        What a FilterType change owes the device: items now outside the
+        window are soft-deleted, items newly inside it are added.
+        """
+        if folder.content_class != "Email":
+            return []
+        old_cutoff, new_cutoff = filter_cutoff(old, now), filter_cutoff(new, now)
+        if old_cutoff == new_cutoff:
+            return []
+        if old_cutoff is None or (new_cutoff is not None and new_cutoff > old_cutoff):
+            ids = await self._store.items.ids_received_between(
+                account_id, folder.id, old_cutoff, new_cutoff, state.modseq
+            )
+            return [[SOFT_DELETE, item_id] for item_id in ids]
+        ids = await self._store.items.ids_received_between(
+            account_id, folder.id, new_cutoff, old_cutoff, state.modseq
+        )
+        return [[ADD, item_id] for item_id in ids]
+
+    async def advance(self, state: SyncState, folder: Folder, batch: Batch, filter_type: int,
+                      own: dict[int, int] | None = None, extra: dict | None = None) -> SyncState:
+        """
+        Save the state after C{batch} was offered, with the changes this
+        device just made (C{own}) remembered so they are not echoed.
+        """
+        remembered = {int(k): v for k, v in state.state.get("own", {}).items()}
+        remembered.update(own or {})
+        remembered = {k: v for k, v in remembered.items() if v > batch.upto}
+        new_state = {"filter": filter_type, **(extra or {})}
+        if remembered:
+            new_state["own"] = {str(k): v for k, v in remembered.items()}
+        if batch.backlog:
+            new_state["backlog"] = batch.backlog
+        return await self._store.sync_states.save_next(
+            state.device_pk, folder.id, state, batch.upto, new_state
+        )
+
+    async def estimate(self, account_id: int, folder: Folder, state: SyncState, filter_type: int) -> int:
+        cutoff = filter_cutoff(filter_type, self.now()) if folder.content_class == "Email" else None
+        count = await self._store.items.count_changes(account_id, folder.id, state.modseq, cutoff)
+        return count + len(state.state.get("backlog", ()))
+
+
+__all__ = ["Batch", "SyncEngine", "filter_cutoff", "FILTER_DAYS", "INCOMPLETE_TASKS", "ADD", "CHANGE"]
