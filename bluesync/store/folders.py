@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg2 import errors as pg_errors
+
 from bluesync.store.changes import stamp_hierarchy
 from bluesync.store.database import Database, Transaction
 
@@ -121,6 +123,12 @@ class BadParent(FolderError):
     pass
 
 
+class ParentCycle(BadParent):
+    """
+    The new parent is the folder itself or one of its descendants.
+    """
+
+
 def parse_server_id(server_id: str | None) -> int | None:
     """
     A folder ServerId as we issue it, or None if it cannot be one.
@@ -198,6 +206,27 @@ class FolderStore:
         )
         return [Folder(*row) for row in rows]
 
+    async def hierarchy_snapshot(self, account_id: int, since: int | None = None) -> tuple[int, list[Folder]]:
+        """
+        The account's hierarchy modseq and, read in the same snapshot, its
+        live folders (C{since} None) or every folder stamped after C{since}
+        (deleted ones included).  One statement, so the modseq covers exactly
+        the folders returned: a FolderSync state built from it neither skips
+        nor repeats a change that commits meanwhile.
+        """
+        condition = "NOT f.deleted" if since is None else "f.hierarchy_modseq > %s"
+        params = (account_id,) if since is None else (since, account_id)
+        rows = await self._database.query(
+            "SELECT a.hierarchy_modseq, "
+            + ", ".join(f"f.{column.strip()}" for column in _COLUMNS.split(","))
+            + f" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id AND {condition}"
+            " WHERE a.id = %s ORDER BY f.hierarchy_modseq, f.id",
+            params,
+        )
+        if not rows:
+            return 0, []
+        return rows[0][0], [Folder(*row[1:]) for row in rows if row[1] is not None]
+
     async def create(self, account_id: int, parent_id: int | None, name: str, folder_type: int) -> tuple[Folder, int]:
         """
         Create a user folder; return it and the new hierarchy modseq.
@@ -215,7 +244,7 @@ class FolderStore:
             )
             return Folder(*row), modseq
 
-        return await self._database.transaction(work)
+        return await self._unique_name(work, name)
 
     async def update(self, account_id: int, folder_id: int, parent_id: int | None, name: str) -> tuple[Folder, int]:
         """
@@ -228,7 +257,7 @@ class FolderStore:
                 raise SpecialFolder(folder_id)
             await self._check_parent(transaction, account_id, parent_id)
             if parent_id is not None and await self._is_descendant(transaction, parent_id, folder_id):
-                raise BadParent(parent_id)
+                raise ParentCycle(parent_id)
             modseq = await stamp_hierarchy(transaction, account_id)
             await self._check_name(transaction, account_id, parent_id, name, folder_id)
             row = await transaction.query_one(
@@ -238,7 +267,18 @@ class FolderStore:
             )
             return Folder(*row), modseq
 
-        return await self._database.transaction(work)
+        return await self._unique_name(work, name)
+
+    async def _unique_name(self, work, name: str):
+        """
+        Run C{work}.  The account row lock taken by stamp_hierarchy already
+        makes L{_check_name} see a competing writer's folder; should a name
+        still reach the unique index, the answer is the same: it exists.
+        """
+        try:
+            return await self._database.transaction(work)
+        except pg_errors.UniqueViolation:
+            raise FolderExists(name) from None
 
     async def delete(self, account_id: int, folder_id: int) -> int:
         """
