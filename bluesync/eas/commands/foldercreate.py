@@ -1,0 +1,108 @@
+"""
+FolderCreate (MS-ASCMD 2.2.1.3): a user folder under the root or under any
+folder of the account.
+
+Status values (2.2.3.177.3): 2 when the parent already holds a folder of
+that name (compared case-insensitively, as Exchange and the phones' own
+folder lists do); 3 for the Recipient Information Cache type (19), which
+cannot be created; 5 when the parent is not a live folder of this account
+(another account's folder id is answered exactly like an unknown one);
+9 for an unknown or stale key; 10 for a request missing an element, an
+empty or over-long name, or a Type that is not a user-creatable one (2-11
+are default folder types: "the client attempted to create a default
+folder" is a 10); 6 for a fault of ours.  On failure neither SyncKey nor
+ServerId is sent (2.2.3.181.1, 2.2.3.166.2).
+
+Type 16 (user-created Journal) is listed by 2.2.3.186.2 but refused with
+10: bluesync has no Journal content class, so such a folder could never be
+synced.
+
+The answer's SyncKey names a state that records the new folder's stamp as
+the device's own, so its next FolderSync does not send the folder back
+(L{bluesync.eas.hierarchy}).  A resent FolderCreate whose answer was lost
+finds the folder it created and gets Status 2.
+"""
+
+from __future__ import annotations
+
+from twisted.logger import Logger
+
+from bluesync.eas import hierarchy
+from bluesync.eas.context import CommandContext
+from bluesync.store.folders import (
+    JOURNAL,
+    USER_JOURNAL,
+    USER_TYPES,
+    BadParent,
+    FolderExists,
+)
+from bluesync.web.rendering import Response
+
+log = Logger()
+
+COMMAND = "FolderCreate"
+
+STATUS_EXISTS = 2
+STATUS_SPECIAL_PARENT = 3
+STATUS_NO_PARENT = 5
+
+RECIPIENT_INFORMATION_CACHE = 19
+CREATABLE_TYPES = USER_TYPES - {USER_JOURNAL}
+_FIELDS = ("SyncKey", "ParentId", "DisplayName", "Type")
+
+
+async def handle(ctx: CommandContext) -> Response:
+    return await hierarchy.guarded(ctx, COMMAND, lambda: _handle(ctx))
+
+
+async def _handle(ctx: CommandContext) -> Response:
+    try:
+        fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS)
+    except hierarchy.Malformed as e:
+        return hierarchy.malformed(ctx, COMMAND, str(e))
+    missing = [name for name in _FIELDS if fields[name] is None]
+    if missing:
+        return hierarchy.malformed(ctx, COMMAND, f"missing {', '.join(missing)}")
+    name = fields["DisplayName"]
+    if not hierarchy.valid_name(name):
+        return hierarchy.malformed(ctx, COMMAND, f"unusable DisplayName {name!r}")
+    type_text = fields["Type"].strip()
+    folder_type = int(type_text) if type_text.isdigit() and len(type_text) < 4 else None
+    if folder_type is None:
+        return hierarchy.malformed(ctx, COMMAND, f"Type {fields['Type']!r}")
+
+    state = await hierarchy.load_state(ctx, fields["SyncKey"], COMMAND)
+    if state is None:
+        return hierarchy.answer(COMMAND, hierarchy.INVALID_SYNC_KEY)
+    if folder_type == RECIPIENT_INFORMATION_CACHE:
+        hierarchy.refused(ctx, COMMAND, f"Type {folder_type} (Recipient Information Cache)")
+        return hierarchy.answer(COMMAND, STATUS_SPECIAL_PARENT)
+    if folder_type not in CREATABLE_TYPES:
+        reason = "a default folder type" if folder_type <= JOURNAL else "not a user folder type we serve"
+        return hierarchy.malformed(ctx, COMMAND, f"Type {folder_type} is {reason}")
+    parent = hierarchy.parent_id(fields["ParentId"])
+    if parent is False:
+        hierarchy.refused(ctx, COMMAND, f"ParentId {fields['ParentId']!r} names no folder")
+        return hierarchy.answer(COMMAND, STATUS_NO_PARENT)
+
+    try:
+        folder, stamp = await ctx.server.store.folders.create(ctx.account.id, parent, name, folder_type)
+    except BadParent:
+        hierarchy.refused(ctx, COMMAND, f"parent {parent} is not a folder of the account")
+        return hierarchy.answer(COMMAND, STATUS_NO_PARENT)
+    except FolderExists:
+        hierarchy.refused(ctx, COMMAND, f"{name!r} exists under {fields['ParentId']}")
+        return hierarchy.answer(COMMAND, STATUS_EXISTS)
+    next_state = await hierarchy.save_own_change(ctx, state, stamp)
+    log.info(
+        "{account} {device}: created folder {folder} {name!r} type {type} under {parent}",
+        account=ctx.account.address,
+        device=ctx.request.device_id,
+        folder=folder.id,
+        name=name,
+        type=folder_type,
+        parent=fields["ParentId"],
+    )
+    return hierarchy.answer(
+        COMMAND, hierarchy.SUCCESS, ("SyncKey", next_state.key), ("ServerId", folder.server_id)
+    )

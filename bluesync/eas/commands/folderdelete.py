@@ -1,0 +1,72 @@
+"""
+FolderDelete (MS-ASCMD 2.2.1.4): delete a user folder, its subfolders and
+their items.
+
+Status values (2.2.3.177.4): 3 for a default folder (Inbox, Drafts, ...,
+which cannot be deleted); 4 when ServerId is not a live folder of this
+account (another account's folder id is answered exactly like an unknown
+one, and so is a folder already deleted); 9 for an unknown or stale key;
+10 for a request missing SyncKey or ServerId; 6 for a fault of ours.
+
+The answer's SyncKey records the deletion as the device's own: its next
+FolderSync sends no Delete for the folder or its subfolders
+(L{bluesync.eas.hierarchy}); other devices get a Delete for each folder
+they knew.
+"""
+
+from __future__ import annotations
+
+from twisted.logger import Logger
+
+from bluesync.eas import hierarchy
+from bluesync.eas.context import CommandContext
+from bluesync.store.folders import NoSuchFolder, SpecialFolder, parse_server_id
+from bluesync.web.rendering import Response
+
+log = Logger()
+
+COMMAND = "FolderDelete"
+
+STATUS_SPECIAL = 3
+STATUS_NO_FOLDER = 4
+
+_FIELDS = ("SyncKey", "ServerId")
+
+
+async def handle(ctx: CommandContext) -> Response:
+    return await hierarchy.guarded(ctx, COMMAND, lambda: _handle(ctx))
+
+
+async def _handle(ctx: CommandContext) -> Response:
+    try:
+        fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS)
+    except hierarchy.Malformed as e:
+        return hierarchy.malformed(ctx, COMMAND, str(e))
+    missing = [name for name in _FIELDS if fields[name] is None]
+    if missing:
+        return hierarchy.malformed(ctx, COMMAND, f"missing {', '.join(missing)}")
+
+    state = await hierarchy.load_state(ctx, fields["SyncKey"], COMMAND)
+    if state is None:
+        return hierarchy.answer(COMMAND, hierarchy.INVALID_SYNC_KEY)
+    folder_id = parse_server_id(fields["ServerId"])
+    if folder_id is None:
+        hierarchy.refused(ctx, COMMAND, f"ServerId {fields['ServerId']!r} names no folder")
+        return hierarchy.answer(COMMAND, STATUS_NO_FOLDER)
+
+    try:
+        stamp = await ctx.server.store.folders.delete(ctx.account.id, folder_id)
+    except NoSuchFolder:
+        hierarchy.refused(ctx, COMMAND, f"folder {folder_id} is not a folder of the account")
+        return hierarchy.answer(COMMAND, STATUS_NO_FOLDER)
+    except SpecialFolder:
+        hierarchy.refused(ctx, COMMAND, f"folder {folder_id} is a default folder")
+        return hierarchy.answer(COMMAND, STATUS_SPECIAL)
+    next_state = await hierarchy.save_own_change(ctx, state, stamp)
+    log.info(
+        "{account} {device}: deleted folder {folder}",
+        account=ctx.account.address,
+        device=ctx.request.device_id,
+        folder=folder_id,
+    )
+    return hierarchy.answer(COMMAND, hierarchy.SUCCESS, ("SyncKey", next_state.key))
