@@ -25,6 +25,7 @@ from twisted.logger import Logger
 
 from bluesync.config import Config
 from bluesync.eas.context import ServerContext
+from bluesync.mail.lmtp import LMTPFactory
 from bluesync.store.store import OpenStore, open_store
 from bluesync.web.site import build_site
 
@@ -72,7 +73,21 @@ class BluesyncService(MultiService):
                 host=getattr(address, "host", address),
                 port=getattr(address, "port", ""),
             )
+        await self._start_lmtp()
         self._announce()
+
+    async def _start_lmtp(self) -> None:
+        lmtp = LMTPFactory(self.opened.store, self.config.mail, self.reactor)
+        # Runs after the ports stop: lets deliveries in flight commit
+        # before the database closes.
+        self.stop_hooks.append(lmtp.stop)
+        for description in self.config.mail.lmtp_listen:
+            try:
+                port = await serverFromString(self.reactor, description).listen(lmtp)
+            except Exception as e:
+                raise StartupError(f"[mail] lmtp_listen: cannot listen on {description}: {e}") from None
+            self.ports.append(port)
+            log.info("bluesync LMTP listening on {description}", description=description)
 
     def _announce(self) -> None:
         url = self.config.server.public_url
