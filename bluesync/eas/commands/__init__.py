@@ -10,4 +10,11 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable
 
-COMMANDS: dict[str, Callable[..., Awaitable]] = {}
+from bluesync.eas.commands import foldercreate, folderdelete, foldersync, folderupdate
+
+COMMANDS: dict[str, Callable[..., Awaitable]] = {
+    "FolderSync": foldersync.handle,
+    "FolderCreate": foldercreate.handle,
+    "FolderUpdate": folderupdate.handle,
+    "FolderDelete": folderdelete.handle,
+}
