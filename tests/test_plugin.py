@@ -69,7 +69,10 @@ class QuickStartTests(unittest.TestCase):
         state = Path(tempfile.mkdtemp(prefix="bluesync-quick-"))
         port = free_port()
         config = state / "bluesync.ini"
-        config.write_text(f"[server]\nlisten = tcp:{port}:interface=127.0.0.1\nstate_dir = {state}/var\n")
+        config.write_text(
+            f"[server]\nlisten = tcp:{port}:interface=127.0.0.1\nstate_dir = {state}/var\n"
+            "[mail]\nlmtp_listen = tcp:0:interface=127.0.0.1\n"
+        )
         env = dict(os.environ, BLUESYNC_CONFIG=str(config))
         log_path = state / "twistd.log"
         with open(log_path, "wb") as log_file:
