@@ -58,8 +58,9 @@ SERVER_ERROR = 6
 INVALID_SYNC_KEY = 9
 MALFORMED = 10
 
-# DisplayName is a string (MS-ASDTYPE 2.7); Exchange caps folder names at
-# 255 characters, and a longer one is a semantic error, not a folder.
+# DisplayName is a string (MS-ASDTYPE 2.7) with no stated bound; we refuse
+# longer names as a semantic error (Status 10) so one request cannot store
+# an arbitrarily large name that every device then has to display.
 MAX_NAME_LENGTH = 255
 
 ADD = "Add"
@@ -191,11 +192,23 @@ def unseen_changes(modseq: int, own: Iterable[int], current: int) -> bool:
     """
     Whether a device whose latest hierarchy state is (C{modseq}, C{own})
     has changes waiting when the account's counter is C{current}: some
-    stamp in (modseq, current] is not its own.  For Ping (Status 7) and
-    anything else that must tell "FolderSync needed" without a query.
+    stamp in (modseq, current] is not its own.
     """
     own_in_range = sum(1 for stamp in set(own) if modseq < stamp <= current)
     return current - modseq > own_in_range
+
+
+async def hierarchy_pending(store, account_id: int, device_pk: int) -> bool:
+    """
+    Whether the device must run FolderSync: it has no hierarchy state, or
+    another device changed the hierarchy since its latest one.  Two small
+    indexed reads; for Ping (Status 7, MS-ASCMD 2.2.3.177.11).
+    """
+    latest = (await store.sync_states.latest(device_pk, [HIERARCHY])).get(HIERARCHY)
+    if latest is None:
+        return True
+    current = await store.folders.hierarchy_modseq(account_id)
+    return unseen_changes(latest.modseq, own_stamps(latest), current)
 
 
 @dataclass(frozen=True)

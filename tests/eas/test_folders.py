@@ -9,7 +9,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from lxml import etree
+from twisted.trial.unittest import SynchronousTestCase
 
+from bluesync.eas import hierarchy
 from bluesync.eas.commands import COMMANDS
 from bluesync.store.folders import DEFAULT_FOLDERS
 from bluesync.store.syncstate import HIERARCHY
@@ -400,3 +402,36 @@ class FolderDeleteTests(FolderTestCase):
         key = await self.initial_key(self.phone)
         self.assertFailed(await self.delete(self.phone, key, bob_folder), 4)
         self.assertIsNotNone(await self.store.folders.get(bob.id, int(bob_folder)))
+
+
+class HierarchyStateTests(SynchronousTestCase):
+    def test_compact_folds_contiguous_own_stamps(self):
+        """Own stamps continuing the modseq fold into it; gaps keep the rest; old ones go."""
+        self.assertEqual(hierarchy.compact(5, [6, 7, 9, 3]), (7, [9]))
+        self.assertEqual(hierarchy.compact(5, [8]), (5, [8]))
+        self.assertEqual(hierarchy.compact(5, []), (5, []))
+
+    def test_unseen_changes(self):
+        """Only stamps above the modseq that are not the device's own count as unseen."""
+        self.assertFalse(hierarchy.unseen_changes(5, [], 5))
+        self.assertFalse(hierarchy.unseen_changes(5, [6, 7], 7))
+        self.assertTrue(hierarchy.unseen_changes(5, [7], 7))
+        self.assertTrue(hierarchy.unseen_changes(5, [6], 8))
+
+
+class HierarchyPendingTests(FolderTestCase):
+    async def test_pending_after_other_devices_change_only(self):
+        """FolderSync is pending before the first one and after another device's change, not after one's own."""
+        store, account = self.store, self.account.id
+        phone_key = await self.initial_key(self.phone)
+        phone = (await self.store.devices.get(account, "PHONE1")).id
+        tablet = (await self.store.devices.get(account, "TABLET1")).id
+        self.assertTrue(await hierarchy.hierarchy_pending(store, account, tablet))
+        self.assertFalse(await hierarchy.hierarchy_pending(store, account, phone))
+        _, phone_key = await self.created(self.phone, phone_key, "Own change")
+        self.assertFalse(await hierarchy.hierarchy_pending(store, account, phone))
+        tablet_key = await self.initial_key(self.tablet)
+        await self.created(self.tablet, tablet_key, "Someone else's")
+        self.assertTrue(await hierarchy.hierarchy_pending(store, account, phone))
+        await self.folder_sync(self.phone, phone_key)
+        self.assertFalse(await hierarchy.hierarchy_pending(store, account, phone))
