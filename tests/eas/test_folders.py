@@ -424,6 +424,8 @@ class HierarchyPendingTests(FolderTestCase):
         """FolderSync is pending before the first one and after another device's change, not after one's own."""
         store, account = self.store, self.account.id
         phone_key = await self.initial_key(self.phone)
+        # A refused FolderSync records the tablet without giving it a state.
+        self.assertFailed(await self.folder_sync(self.tablet, "bogus"), 9)
         phone = (await self.store.devices.get(account, "PHONE1")).id
         tablet = (await self.store.devices.get(account, "TABLET1")).id
         self.assertTrue(await hierarchy.hierarchy_pending(store, account, tablet))
