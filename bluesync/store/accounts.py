@@ -4,6 +4,7 @@ The accounts table family: accounts and their aliases.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -152,3 +153,15 @@ class AccountStore:
             (account_id,),
         )
         return [row[0] for row in rows]
+
+    async def oof(self, account_id: int) -> dict | None:
+        """
+        The out-of-office settings as stored by L{set_oof}, or None.
+        """
+        row = await self._database.query_one("SELECT oof FROM accounts WHERE id = %s", (account_id,))
+        return row[0] if row else None
+
+    async def set_oof(self, account_id: int, oof: dict) -> None:
+        await self._database.execute(
+            "UPDATE accounts SET oof = %s WHERE id = %s", (json.dumps(oof), account_id)
+        )

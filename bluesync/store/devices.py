@@ -138,3 +138,16 @@ class DeviceStore:
             "UPDATE devices SET wipe = 'none', wipe_requested_at = NULL WHERE id = %s AND wipe LIKE 'pending%%'",
             (device_pk,),
         )
+
+    async def acknowledge_account_wipe(self, device_pk: int) -> None:
+        """
+        An account-only wipe (16.1) was acknowledged.  Recorded apart from a
+        full wipe so that a reconnecting device is asked again for an
+        account-only wipe, never escalated to a factory reset.
+        """
+        await self._database.execute(
+            "UPDATE devices SET wipe = 'wiped_account', wipe_acknowledged_at = now() WHERE id = %s", (device_pk,)
+        )
+
+    async def set_enable_outbound_sms(self, device_pk: int, enabled: bool) -> None:
+        await self._set(device_pk, {"enable_outbound_sms": enabled})
