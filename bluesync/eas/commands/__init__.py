@@ -11,10 +11,13 @@ from __future__ import annotations
 from typing import Awaitable, Callable
 
 from bluesync.eas.commands import foldercreate, folderdelete, foldersync, folderupdate
+from bluesync.eas.commands import provision, settings
 
 COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "FolderSync": foldersync.handle,
     "FolderCreate": foldercreate.handle,
     "FolderUpdate": folderupdate.handle,
     "FolderDelete": folderdelete.handle,
+    "Provision": provision.handle,
+    "Settings": settings.handle,
 }
