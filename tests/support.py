@@ -20,6 +20,8 @@ from twisted.trial import unittest
 
 from bluesync.config import Config, parse_config
 from bluesync.eas.context import ServerContext
+from bluesync.push.listener import ChangeListener
+from bluesync.push.notifier import Notifier
 from bluesync.store import migrations
 from bluesync.store.database import connect
 from bluesync.store.embedded import EmbeddedPostgres
@@ -123,7 +125,13 @@ class SiteTestCase(DatabaseTestCase):
 
     async def _set_up(self) -> None:
         await super()._set_up()
-        self.context = ServerContext(config=self.config, store=self.store, clock=reactor)
+        # Push as in the server: a notifier fed by a LISTEN connection.
+        self.notifier = Notifier(reactor)
+        self.listener = ChangeListener(self.dsn, self.notifier, reactor, min_delay=0.05)
+        await self.listener.start()
+        self.addCleanup(self.listener.stop)
+        self.addCleanup(self.notifier.stop)
+        self.context = ServerContext(config=self.config, store=self.store, clock=reactor, notifier=self.notifier)
         self.site = build_site(self.context)
         self.port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
