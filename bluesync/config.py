@@ -56,7 +56,12 @@ class MailConfig:
     relay_port: int = 25
     relay_starttls: str = "opportunistic"
     relay_username: str = ""
-    relay_password: str = ""
+    # Kept out of repr() so that a logged config never shows it.
+    relay_password: str = field(default="", repr=False)
+    relay_timeout: float = 120.0
+    # Seconds between delivery attempts to the relay; the last one repeats.
+    retry_delays: tuple[float, ...] = (60.0, 300.0, 900.0, 3600.0, 7200.0, 14400.0)
+    give_up_after: float = 2 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,31 @@ def _positive_number(text: str) -> float:
     return value
 
 
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> float:
+    """
+    Seconds, written as a number with an optional unit: 90, 90s, 5m, 1h, 2d.
+    """
+    value = text.strip().lower()
+    unit = 1
+    if value[-1:] in _DURATION_UNITS:
+        unit = _DURATION_UNITS[value[-1]]
+        value = value[:-1]
+    seconds = float(value) * unit
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{text.strip()!r} is not a positive duration (e.g. 30s, 5m, 1h, 2d)")
+    return seconds
+
+
+def _durations(text: str) -> tuple[float, ...]:
+    values = tuple(_duration(part) for part in text.replace(",", " ").split())
+    if not values:
+        raise ValueError("at least one duration is needed")
+    return values
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = text.strip().lower()
@@ -170,6 +200,9 @@ _SCHEMA: dict[str, tuple[type, dict[str, Callable[[str], Any]]]] = {
             "relay_starttls": _choice("no", "opportunistic", "required"),
             "relay_username": str.strip,
             "relay_password": str.strip,
+            "relay_timeout": _duration,
+            "retry_delays": _durations,
+            "give_up_after": _duration,
         },
     ),
     "push": (
