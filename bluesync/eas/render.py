@@ -42,6 +42,7 @@ def application_data(item: Item, server_id: str, version: str, options: SyncOpti
             mime_support=options.mime_support,
             mime_truncation=options.mime_truncation,
             file_reference_prefix=f"{server_id}:",
+            prepared=from_record(email.Rendition, item.rendition) if item.rendition else None,
         )
     return None
 

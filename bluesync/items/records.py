@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import typing
 from datetime import datetime
 from typing import Any, TypeVar
@@ -55,23 +56,45 @@ def from_record(cls: type[T], record: dict) -> T:
     Rebuild a C{cls} instance; fields missing from an older record take
     their defaults, unknown keys are ignored (records outlive code).
     """
-    hints = typing.get_type_hints(cls)
     values = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in record:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                values[f.name] = _empty(hints.get(f.name))
+    for name, required, empty, nested, is_tuple in _plan(cls):
+        if name not in record:
+            if required:
+                values[name] = empty
             continue
-        raw = record[f.name]
-        hint = hints.get(f.name)
-        origin = typing.get_origin(hint)
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if dataclasses.is_dataclass(hint) and isinstance(raw, dict):
-            values[f.name] = from_record(hint, raw)
-        elif args and dataclasses.is_dataclass(args[0]) and isinstance(raw, dict):
-            values[f.name] = from_record(args[0], raw)
-        elif origin is tuple and isinstance(raw, list):
-            values[f.name] = tuple(_plain(v) for v in raw)
+        raw = record[name]
+        if nested is not None and isinstance(raw, dict):
+            values[name] = from_record(nested, raw)
+        elif is_tuple and isinstance(raw, list):
+            if is_tuple is not True:
+                values[name] = tuple(from_record(is_tuple, v) for v in raw)
+            else:
+                values[name] = tuple(_plain(v) if isinstance(v, dict) else v for v in raw)
+        elif isinstance(raw, dict):
+            values[name] = _plain(raw)
         else:
-            values[f.name] = _plain(raw)
+            values[name] = raw
     return cls(**values)
+
+
+@functools.cache
+def _plan(cls: type) -> tuple:
+    """
+    Per class, once: each field's name, whether it is required, its empty
+    value, its nested dataclass and whether it is a tuple.  Resolving type
+    hints on every call cost more than the rest of serving an item.
+    """
+    hints = typing.get_type_hints(cls)
+    plan = []
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name)
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        nested = hint if dataclasses.is_dataclass(hint) else (
+            args[0] if args and dataclasses.is_dataclass(args[0]) else None)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        is_tuple = typing.get_origin(hint) is tuple
+        if is_tuple and args and dataclasses.is_dataclass(args[0]):
+            # tuple[SomeDataclass, ...]: the element class, not just True.
+            is_tuple, nested = args[0], None
+        plan.append((f.name, required, _empty(hint), nested, is_tuple))
+    return tuple(plan)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from bluesync.items.email import MessageSummary, parse_message
+from bluesync.items.email import MessageSummary, parse_message, rendition
 from bluesync.items.records import to_record
 from bluesync.store.accounts import Account
 from bluesync.store.folders import INBOX
@@ -68,6 +68,7 @@ def new_email_item(raw: bytes, received: datetime) -> NewItem:
         content=raw,
         summary=summary_record(summary),
         columns=columns,
+        rendition=to_record(rendition(raw)),
     )
 
 

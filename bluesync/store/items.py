@@ -14,9 +14,11 @@ from datetime import datetime
 from typing import Any, Iterable
 
 import psycopg2
+from psycopg2 import errors as pg_errors
 
 from bluesync.store.changes import stamp
 from bluesync.store.database import Database, Transaction
+from bluesync.store.fulltext import VECTOR_SQL, SearchText
 
 ADD, CHANGE, DELETE, SOFT_DELETE = "add", "change", "delete", "softdelete"
 
@@ -35,6 +37,9 @@ class NewItem:
     read: bool = False
     flag: dict | None = None
     categories: tuple[str, ...] = ()
+    rendition: dict | None = None
+    # The words Search finds it by (items.search); None: not searchable.
+    search: SearchText | None = None
 
 
 # Columns a NewItem may set; anything else is a programming error.
@@ -60,6 +65,7 @@ class Item:
     last_verb_time: datetime | None
     date_received: datetime
     content: bytes | None = None
+    rendition: dict | None = None
 
     @property
     def server_id(self) -> str:
@@ -72,10 +78,18 @@ _COLUMNS = (
 )
 
 
-def _item(row, content: bytes | None = None) -> Item:
+def _item(row, content: bytes | None = None, rendition: dict | None = None) -> Item:
     values = list(row[:13])
     values[9] = tuple(values[9] or ())
-    return Item(*values, content=content)
+    return Item(*values, content=content, rendition=rendition)
+
+
+# Selected after the item columns when the content is wanted.
+_CONTENT = ", content, rendition"
+
+
+def _with_content(row) -> Item:
+    return _item(row, bytes(row[13]), row[14])
 
 
 @dataclass(frozen=True)
@@ -123,13 +137,19 @@ class ItemStore:
         if unknown:
             raise ValueError(f"unknown item columns {sorted(unknown)}")
         names = ["account_id", "folder_id", "modseq", "created_modseq", "content_class", "content",
-                 "summary", "read", "flag", "categories", "origin_device", "client_id", *columns]
+                 "summary", "read", "flag", "categories", "origin_device", "client_id", "rendition", *columns]
         values = [account_id, folder_id, modseq, modseq, new.content_class, psycopg2.Binary(new.content),
                   json.dumps(new.summary), new.read, json.dumps(new.flag) if new.flag else None,
                   list(new.categories), origin_device, client_id,
+                  json.dumps(new.rendition) if new.rendition is not None else None,
                   *(psycopg2.Binary(v) if isinstance(v, (bytes, bytearray)) else v for v in columns.values())]
+        placeholders = ["%s"] * len(names)
+        if new.search is not None:
+            names.append("search")
+            placeholders.append(VECTOR_SQL)
+            values.extend(new.search.parameters())
         row = await transaction.query_one(
-            f"INSERT INTO items ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) RETURNING id",
+            f"INSERT INTO items ({', '.join(names)}) VALUES ({', '.join(placeholders)}) RETURNING id",
             values,
         )
         return row[0]
@@ -146,14 +166,14 @@ class ItemStore:
         return await self._database.transaction(work)
 
     async def get(self, account_id: int, item_id: int, with_content: bool = True) -> Item | None:
-        content_column = ", content" if with_content else ""
+        content_column = _CONTENT if with_content else ""
         row = await self._database.query_one(
             f"SELECT {_COLUMNS}{content_column} FROM items WHERE id = %s AND account_id = %s",
             (item_id, account_id),
         )
         if row is None:
             return None
-        return _item(row, bytes(row[13]) if with_content else None)
+        return _with_content(row) if with_content else _item(row)
 
     async def by_client_id(self, origin_device: int, client_id: str) -> Item | None:
         row = await self._database.query_one(
@@ -176,20 +196,20 @@ class ItemStore:
         raced with the query, and never lags behind filtered items (which
         would make a Ping fire forever).
         """
-        content = "i.content" if with_content else "NULL::bytea"
+        content = "i.content, i.rendition" if with_content else "NULL::bytea, NULL::jsonb"
         date_clause = " AND i.date_received >= %(after)s" if received_after is not None else ""
         rows = await self._database.query(
             "WITH f AS (SELECT modseq FROM folders WHERE id = %(folder)s AND account_id = %(account)s),"
             " ch AS (("
             f" SELECT i.id AS change_id, i.modseq AS change_modseq, i.created_modseq AS change_created,"
             " false AS tomb, false AS soft,"
-            f" {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))}, {content} AS content"
+            f" {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))}, {content}"
             " FROM items i WHERE i.account_id = %(account)s AND i.folder_id = %(folder)s"
             f" AND i.modseq > %(since)s{date_clause}"
             " ORDER BY i.modseq LIMIT %(limit)s"
             ") UNION ALL ("
             " SELECT t.item_id, t.modseq, NULL, true, t.soft,"
-            f" {', '.join(['NULL'] * 13)}, NULL"
+            f" {', '.join(['NULL'] * 13)}, NULL, NULL"
             " FROM tombstones t WHERE t.folder_id = %(folder)s AND t.modseq > %(since)s"
             " ORDER BY t.modseq LIMIT %(limit)s))"
             " SELECT f.modseq, ch.* FROM f LEFT JOIN ch ON true ORDER BY ch.change_modseq LIMIT %(limit)s",
@@ -207,7 +227,7 @@ class ItemStore:
             if tomb:
                 changes.append(Change(SOFT_DELETE if soft else DELETE, item_id, modseq))
             else:
-                item = _item(row[6:19], bytes(row[19]) if with_content and row[19] is not None else None)
+                item = _item(row[6:19], bytes(row[19]) if with_content and row[19] is not None else None, row[20])
                 changes.append(Change(ADD if created > since else CHANGE, item_id, modseq, item))
         more = len(changes) > limit
         changes = changes[:limit]
@@ -305,7 +325,7 @@ class ItemStore:
         """
         if not item_ids:
             return {}
-        content_column = ", content" if with_content else ""
+        content_column = _CONTENT if with_content else ""
         folder_clause = " AND folder_id = %s" if folder_id is not None else ""
         params: list[Any] = [account_id, list(item_ids)]
         if folder_id is not None:
@@ -314,7 +334,7 @@ class ItemStore:
             f"SELECT {_COLUMNS}{content_column} FROM items WHERE account_id = %s AND id = ANY(%s){folder_clause}",
             params,
         )
-        return {row[0]: _item(row, bytes(row[13]) if with_content else None) for row in rows}
+        return {row[0]: _with_content(row) if with_content else _item(row) for row in rows}
 
     async def ids_received_between(self, account_id: int, folder_id: int, start: datetime | None,
                                    end: datetime | None, created_upto: int) -> list[int]:
@@ -357,3 +377,145 @@ class ItemStore:
             "SELECT count(*) FROM items WHERE account_id = %s AND folder_id = %s", (account_id, folder_id)
         )
         return row[0]
+
+    async def move_by_device(self, account_id: int, source_id: int, item_id: int, destination_id: int,
+                             device_pk: int) -> tuple[int, int] | None:
+        """
+        L{move} for a device that has already moved its own copy (MoveItems):
+        besides the tombstone and the add, both stamps are recorded as the
+        device's own changes in its stored sync states of the two folders,
+        in the same transaction, so the next Sync of either folder does not
+        echo the move back to it (it would otherwise get an Add for a
+        ServerId it already holds).  Returns (tombstone modseq, destination
+        modseq), or None if the item is not in the source folder.
+
+        @raise ItemLocked: another transaction holds the item; MoveItems
+            answers Status 7 instead of queueing behind it.
+        """
+
+        async def work(transaction: Transaction):
+            row = await transaction.query_one(
+                "SELECT 1 FROM items WHERE id = %s AND folder_id = %s AND account_id = %s FOR UPDATE NOWAIT",
+                (item_id, source_id, account_id),
+            )
+            if row is None:
+                return None
+            gone, arrived = await self._relocate(transaction, account_id, [(item_id, source_id)], destination_id)
+            await _remember_own(transaction, device_pk, source_id, {item_id: gone[item_id]})
+            await _remember_own(transaction, device_pk, destination_id, {item_id: arrived[item_id]})
+            return gone[item_id], arrived[item_id]
+
+        try:
+            return await self._database.transaction(work)
+        except pg_errors.LockNotAvailable:
+            raise ItemLocked(item_id) from None
+
+    async def move_conversation(self, account_id: int, conversation_id: bytes, destination_id: int,
+                                skip_folders: Iterable[int] = ()) -> tuple[int, dict[int, int]]:
+        """
+        Move every message of a conversation (items.conversation_id) from the
+        account's live folders, except C{skip_folders} and the destination
+        itself, to C{destination_id}, in one transaction.  Returns the number
+        of the account's messages in the conversation (wherever they are)
+        and item id -> source folder id of those moved.
+        """
+        skipped = set(skip_folders) | {destination_id}
+
+        async def work(transaction: Transaction):
+            rows = await transaction.query(
+                "SELECT i.id, i.folder_id FROM items i JOIN folders f ON f.id = i.folder_id"
+                " WHERE i.account_id = %s AND i.conversation_id = %s AND i.content_class = 'Email'"
+                " AND NOT f.deleted ORDER BY i.id FOR UPDATE OF i",
+                (account_id, psycopg2.Binary(conversation_id)),
+            )
+            moving = [(item_id, folder_id) for item_id, folder_id in rows if folder_id not in skipped]
+            if moving:
+                await self._relocate(transaction, account_id, moving, destination_id)
+            return len(rows), dict(moving)
+
+        return await self._database.transaction(work)
+
+    async def _relocate(self, transaction: Transaction, account_id: int, moving: list[tuple[int, int]],
+                        destination_id: int) -> tuple[dict[int, int], dict[int, int]]:
+        """
+        Move locked items (item id, source folder) to a folder: one stamp per
+        item in its source (the tombstone) and in the destination (the add).
+        Folder counters are taken in ascending folder id order, so two
+        transactions moving between the same folders never deadlock.
+        """
+        by_source: dict[int, list[int]] = {}
+        for item_id, source_id in moving:
+            by_source.setdefault(source_id, []).append(item_id)
+        counts = {source_id: len(ids) for source_id, ids in by_source.items()}
+        counts[destination_id] = counts.get(destination_id, 0) + len(moving)
+        stamps = {folder_id: await stamp(transaction, account_id, folder_id, counts[folder_id])
+                  for folder_id in sorted(counts)}
+        gone: dict[int, int] = {}
+        for source_id, ids in by_source.items():
+            modseqs = stamps[source_id][:len(ids)]
+            gone.update(zip(ids, modseqs))
+            await transaction.execute(
+                "INSERT INTO tombstones (folder_id, item_id, modseq)"
+                " SELECT %s, unnest(%s::bigint[]), unnest(%s::bigint[])",
+                (source_id, ids, modseqs),
+            )
+        arrived = dict(zip((item_id for item_id, _ in moving), stamps[destination_id][-len(moving):]))
+        await transaction.execute(
+            "UPDATE items SET folder_id = %s, modseq = m.modseq, created_modseq = m.modseq"
+            " FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::bigint[]) AS modseq) m WHERE items.id = m.id",
+            (destination_id, list(arrived), list(arrived.values())),
+        )
+        return gone, arrived
+
+    async def empty_folder(self, account_id: int, folder_id: int) -> int | None:
+        """
+        Delete every item of a folder for good (ItemOperations
+        EmptyFolderContents), in one transaction: each item leaves a
+        tombstone with a modseq of its own, so every device is sent a Delete
+        per item.  The folder row is locked first, so a delivery racing with
+        it either is emptied too or lands after.  Returns how many items
+        went, or None if the folder is not a live folder of the account.
+        """
+
+        async def work(transaction: Transaction) -> int | None:
+            row = await transaction.query_one(
+                "SELECT 1 FROM folders WHERE id = %s AND account_id = %s AND NOT deleted FOR UPDATE",
+                (folder_id, account_id),
+            )
+            if row is None:
+                return None
+            rows = await transaction.query(
+                "DELETE FROM items WHERE account_id = %s AND folder_id = %s RETURNING id", (account_id, folder_id)
+            )
+            if not rows:
+                return 0
+            ids = sorted(row[0] for row in rows)
+            modseqs = await stamp(transaction, account_id, folder_id, len(ids))
+            await transaction.execute(
+                "INSERT INTO tombstones (folder_id, item_id, modseq)"
+                " SELECT %s, unnest(%s::bigint[]), unnest(%s::bigint[])",
+                (folder_id, ids, modseqs),
+            )
+            return len(ids)
+
+        return await self._database.transaction(work)
+
+
+class ItemLocked(Exception):
+    """
+    The item is locked by another transaction (MoveItems Status 7).
+    """
+
+
+async def _remember_own(transaction: Transaction, device_pk: int, folder_id: int, own: dict[int, int]) -> None:
+    """
+    Add item id -> modseq entries to the C{own} map of a device's stored
+    sync states of a folder (the current and the previous key's, so a
+    resent request is not echoed either): the sync engine skips a change
+    whose modseq is recorded there (bluesync/sync/engine.py).
+    """
+    await transaction.execute(
+        "UPDATE sync_states SET state = jsonb_set(state, '{own}', coalesce(state->'own', '{}'::jsonb) || %s::jsonb)"
+        " WHERE device_id = %s AND collection = %s",
+        (json.dumps({str(item_id): modseq for item_id, modseq in own.items()}), device_pk, folder_id),
+    )

@@ -6,10 +6,8 @@ real PostgreSQL, with mail stored through the same path LMTP uses.
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bluesync.items.email import parse_message
-from bluesync.items.records import to_record
+from bluesync.mail.delivery import new_email_item
 from bluesync.store import folders as F
-from bluesync.store.items import NewItem
 from tests.eas.client import EASClient, find, text
 from tests.support import SiteTestCase
 
@@ -54,13 +52,7 @@ class SyncTestCase(SiteTestCase):
     async def deliver(self, raw: bytes, account=None, folder=None, received=None):
         account = account or self.account
         folder = folder or self.inbox
-        summary = parse_message(raw, received or datetime.now(timezone.utc))
-        record = to_record(summary)
-        record.pop("body_text_for_search", None)
-        new = NewItem("Email", raw, record, {
-            "subject": summary.subject, "from_address": summary.from_, "date_received": summary.received,
-            "message_id": summary.message_id, "size": summary.size,
-        })
+        new = new_email_item(raw, received or datetime.now(timezone.utc))
         (item_id,) = await self.store.items.deliver([(account.id, folder.id)], new)
         return item_id
 

@@ -34,3 +34,15 @@ class RecordTests(SynchronousTestCase):
         record = to_record(summary)
         del record["body_text_for_search"]
         self.assertEqual(from_record(MessageSummary, record).body_text_for_search, "")
+
+    def test_rendition_round_trip(self):
+        """A rendition with its attachment list survives JSON."""
+        import json
+        from pathlib import Path
+
+        from bluesync.items.email import Rendition, rendition
+
+        raw = (Path(__file__).parent / "data" / "attachments.eml").read_bytes()
+        prepared = rendition(raw)
+        self.assertTrue(prepared.attachments)
+        self.assertEqual(from_record(Rendition, json.loads(json.dumps(to_record(prepared)))), prepared)
