@@ -78,6 +78,10 @@ class DeviceListTests(SiteTestCase):
             ("SM-S918B", "Android 14", "+4915112345678", "-", "Settings", "pending", "Android/14-EAS-8.0"),
         )
 
+        await self.store.accounts.add_alias("alice@example.org", "sales@example.org")
+        by_alias = await self.admin("device", "list", "sales@example.org")
+        self.assertEqual({row["device_id"] for row in self.rows(by_alias.stdout)}, {"IPHONEA", "ANDROIDB"})
+
         everyone = await self.admin("device", "list")
         self.assertEqual(everyone.returncode, 0, everyone.stderr)
         listed = {(row["account"], row["device_id"], row["policy"]) for row in self.rows(everyone.stdout)}
