@@ -14,7 +14,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from bluesync.eas import hierarchy
 from bluesync.eas.commands import COMMANDS
 from bluesync.store.folders import DEFAULT_FOLDERS
-from bluesync.store.syncstate import HIERARCHY
 from tests.eas.client import EASClient, find, text
 from tests.support import SiteTestCase
 
@@ -67,7 +66,8 @@ class FolderTestCase(SiteTestCase):
         return client
 
     async def folder_sync(self, client: EASClient, key: str | None):
-        return await client.post("FolderSync", f'<FolderSync xmlns="FolderHierarchy:">{element("SyncKey", key)}</FolderSync>')
+        document = f'<FolderSync xmlns="FolderHierarchy:">{element("SyncKey", key)}</FolderSync>'
+        return await client.post("FolderSync", document)
 
     async def initial_key(self, client: EASClient) -> str:
         answer = await self.folder_sync(client, "0")
@@ -99,7 +99,10 @@ class FolderTestCase(SiteTestCase):
     async def delete(self, client, key, server_id):
         return await client.post(
             "FolderDelete",
-            '<FolderDelete xmlns="FolderHierarchy:">' + element("SyncKey", key) + element("ServerId", server_id) + "</FolderDelete>",
+            '<FolderDelete xmlns="FolderHierarchy:">'
+            + element("SyncKey", key)
+            + element("ServerId", server_id)
+            + "</FolderDelete>",
         )
 
     async def created(self, client, key, name, parent="0", folder_type=12) -> tuple[str, str]:
@@ -155,7 +158,9 @@ class FolderSyncTests(FolderTestCase):
     async def test_malformed_is_status_10(self):
         """No SyncKey, another command's document or no body at all is Status 10."""
         self.assertFailed(await self.folder_sync(self.phone, None), 10)
-        wrong_root = await self.phone.post("FolderSync", '<FolderDelete xmlns="FolderHierarchy:"><SyncKey>0</SyncKey></FolderDelete>')
+        wrong_root = await self.phone.post(
+            "FolderSync", '<FolderDelete xmlns="FolderHierarchy:"><SyncKey>0</SyncKey></FolderDelete>'
+        )
         self.assertFailed(wrong_root, 10)
         self.assertFailed(await self.phone.post("FolderSync"), 10)
         twice = await self.phone.post(
