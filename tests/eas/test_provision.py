@@ -6,12 +6,16 @@ EASClient.provision(); L{provision} here also sends DeviceInformation.)
 
 from __future__ import annotations
 
+import base64
+import struct
+
 from lxml import etree
 from twisted.trial.unittest import SynchronousTestCase
 
+from bluesync import wbxml
 from bluesync.eas import access
 from bluesync.eas.policy import POLICY_TYPE, SETTINGS_ORDER
-from tests.eas.client import EASClient, find, text
+from tests.eas.client import Answer, EASClient, find, text, xml
 from tests.support import SiteTestCase
 
 POLICY = "provision:Policies/provision:Policy"
@@ -174,6 +178,27 @@ class ProvisionDanceTests(ProvisionTestCase):
             self.assertGate(await client.post("Settings", SETTINGS_GET), 142)
             client.policy_key = None
             self.assertGate(await client.post("Settings", SETTINGS_GET), 142)
+
+    async def test_policy_key_in_base64_query(self):
+        """The key carried in the base64 query form (MS-ASHTTP 2.2.1.1.1.1) is checked like the header."""
+        client = self.client("14.1", device_id="0102AB")
+        key = int(await provision(client))
+
+        def query(policy: int | None) -> str:
+            data = bytes([141, 17]) + struct.pack("<H", 0x0409) + b"\x03\x01\x02\xab"
+            data += b"\x04" + struct.pack("<I", policy) if policy is not None else b"\x00"
+            data += b"\x06iPhone"
+            return base64.b64encode(data).decode()
+
+        token = base64.b64encode(b"alice@example.org:correct horse").decode()
+        for policy, status in ((key, "1"), (key ^ 1, "144"), (None, "142")):
+            response = await self.http(
+                "POST", f"/Microsoft-Server-ActiveSync?{query(policy)}",
+                headers={"Authorization": [f"Basic {token}"], "Content-Type": ["application/vnd.ms-sync.wbxml"]},
+                data=wbxml.encode(xml(SETTINGS_GET)),
+            )
+            answer = Answer(response.code, response.headers, await response.content())
+            self.assertEqual(text(answer.document, "settings:Status"), status, policy)
 
     async def test_keys_are_per_device(self):
         """One device's key does not open the gate for another device."""
