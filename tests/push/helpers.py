@@ -32,11 +32,11 @@ async def until(condition, what: str, limit: float = 20.0) -> None:
 async def deliver(store, account_id: int, subject: str = "hello") -> int:
     """
     Store one message in the account's Inbox the way LMTP delivery does
-    (items.deliver, one transaction, NOTIFY on commit); return the Inbox id.
+    (items.deliver, one transaction, NOTIFY on commit); return the item id.
     """
     inbox = await store.folders.by_type(account_id, INBOX)
-    await store.items.deliver(
+    (item_id,) = await store.items.deliver(
         [(account_id, inbox.id)],
         NewItem("Email", MESSAGE, summary={"subject": subject}, columns={"subject": subject}),
     )
-    return inbox.id
+    return item_id

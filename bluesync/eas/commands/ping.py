@@ -1,0 +1,272 @@
+"""
+Ping (MS-ASCMD 2.2.1.13): hold the request until a watched folder changes
+or the heartbeat ends.  This is what makes ActiveSync push.
+
+The request names a HeartbeatInterval and Folders (Id, Class); either may
+be left out, and an empty request reuses both, from the device's last Ping
+(devices.ping_heartbeat / ping_folders, so a restart does not lose them).
+Nothing to reuse is Status 3.  Out-of-range heartbeats are Status 5 with the
+limit, too many folders Status 6 with MaxFolders, a malformed request (or
+the same Id twice, 2.2.3.90) Status 4.
+
+What "changed" means.  A folder has changes the device has not seen iff
+its modseq is above that of the device's newest sync state for it; a
+watched folder the device has no sync state for counts as changed, because
+the device must Sync it before anything can be pushed for it (Z-Push does
+the same).  The hierarchy is checked first: if the account has hierarchy
+changes the device has not fetched (or it never did FolderSync), or a
+watched folder is not a live folder of the account (deleted, never ours,
+another account's), the answer is Status 7 and the device runs FolderSync,
+as MS-ASCMD 2.2.3.177.11 prescribes for an out-of-date hierarchy.
+
+The check runs before the request is held, so a change between the
+phone's last Sync and its Ping is answered at once; the waiter is
+registered before that check, so a change committed while it runs wakes it.
+A wake-up is only a hint: the store is read again, and if nothing the
+device has not seen is there (its own Sync already covered it), the Ping
+keeps waiting for what is left of its heartbeat.
+
+Status 1 answers a heartbeat that ends, a Ping superseded by a newer one
+from the same device, and a server that is shutting down.  A device whose
+state changes (blocked, wipe requested) is re-checked for access at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+from twisted.logger import Logger
+
+from bluesync import wbxml
+from bluesync.eas import access, hierarchy
+from bluesync.eas.context import CommandContext
+from bluesync.eas.responses import wbxml_response
+from bluesync.push.notifier import DEVICE, discard
+from bluesync.store.folders import parse_server_id
+from bluesync.store.syncstate import HIERARCHY
+from bluesync.web.rendering import Response
+
+log = Logger()
+
+NS = "Ping"
+
+# MS-ASCMD 2.2.3.177.11: Status (Ping).
+EXPIRED = 1
+CHANGES = 2
+MISSING_PARAMETERS = 3
+SYNTAX_ERROR = 4
+HEARTBEAT_OUT_OF_RANGE = 5
+TOO_MANY_FOLDERS = 6
+HIERARCHY_CHANGED = 7
+SERVER_ERROR = 8
+
+# MS-ASCMD 2.2.3.90: an Id is at most 64 characters.
+MAX_ID_LENGTH = 64
+
+
+def q(name: str) -> str:
+    return wbxml.qname(NS, name)
+
+
+class PingSyntaxError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class PingRequest:
+    heartbeat: int | None
+    # Folder ServerIds in request order, or None if the request had none.
+    folders: tuple[str, ...] | None
+
+
+def parse(document) -> PingRequest:
+    """
+    The parameters a Ping request gives (None where it leaves one out).
+
+    @raise PingSyntaxError: the body is not a Ping document we can read.
+    """
+    if document is None:
+        return PingRequest(None, None)
+    if document.tag != q("Ping"):
+        raise PingSyntaxError(f"root is {document.tag}")
+    heartbeat = None
+    folders = None
+    for child in document:
+        if child.tag == q("HeartbeatInterval"):
+            if heartbeat is not None:
+                raise PingSyntaxError("HeartbeatInterval given twice")
+            text = (child.text or "").strip()
+            if not text.isdigit() or len(text) > 9:
+                raise PingSyntaxError(f"HeartbeatInterval {text!r} is not a number")
+            heartbeat = int(text)
+        elif child.tag == q("Folders"):
+            if folders is not None:
+                raise PingSyntaxError("Folders given twice")
+            folders = _folders(child)
+        else:
+            raise PingSyntaxError(f"unexpected element {child.tag}")
+    return PingRequest(heartbeat, folders)
+
+
+def _folders(element) -> tuple[str, ...]:
+    ids: list[str] = []
+    for folder in element:
+        if folder.tag != q("Folder"):
+            raise PingSyntaxError(f"unexpected element {folder.tag} in Folders")
+        found = [child for child in folder if child.tag == q("Id")]
+        if len(found) != 1:
+            raise PingSyntaxError("a Folder needs exactly one Id")
+        for child in folder:
+            if child.tag not in (q("Id"), q("Class")):
+                raise PingSyntaxError(f"unexpected element {child.tag} in Folder")
+        server_id = (found[0].text or "").strip()
+        if not server_id or len(server_id) > MAX_ID_LENGTH:
+            raise PingSyntaxError("empty or overlong folder Id")
+        if server_id in ids:
+            raise PingSyntaxError(f"folder {server_id} named twice")
+        ids.append(server_id)
+    if not ids:
+        raise PingSyntaxError("Folders without a Folder")
+    return tuple(ids)
+
+
+def answer(status: int, *, folders=(), heartbeat: int | None = None, max_folders: int | None = None) -> Response:
+    """
+    A Ping response in schema order: Status, Folders, MaxFolders,
+    HeartbeatInterval (MS-ASCMD 6.30).
+    """
+    root = etree.Element(q("Ping"), nsmap={None: wbxml.NAMESPACES["ping"]})
+    etree.SubElement(root, q("Status")).text = str(status)
+    if folders:
+        container = etree.SubElement(root, q("Folders"))
+        for folder_id in folders:
+            etree.SubElement(container, q("Folder")).text = str(folder_id)
+    if max_folders is not None:
+        etree.SubElement(root, q("MaxFolders")).text = str(max_folders)
+    if heartbeat is not None:
+        etree.SubElement(root, q("HeartbeatInterval")).text = str(heartbeat)
+    return wbxml_response(root)
+
+
+def _log(ctx: CommandContext, message: str, **fields) -> None:
+    log.info(
+        "{account} {device} Ping: " + message,
+        account=ctx.account.address,
+        device=ctx.request.device_id,
+        **fields,
+    )
+
+
+async def handle(ctx: CommandContext) -> Response:
+    try:
+        request = parse(ctx.document)
+    except PingSyntaxError as e:
+        _log(ctx, "malformed request: {reason}", reason=str(e))
+        return answer(SYNTAX_ERROR)
+    # The parsed tree is not needed while the request is held.
+    ctx.document = None
+    device = ctx.device
+    heartbeat = request.heartbeat if request.heartbeat is not None else device.ping_heartbeat
+    if request.folders is not None:
+        server_ids = request.folders
+    elif device.ping_folders:
+        server_ids = tuple(str(folder_id) for folder_id in device.ping_folders)
+    else:
+        server_ids = None
+    if heartbeat is None or server_ids is None:
+        _log(ctx, "no {missing} given and none remembered",
+             missing="HeartbeatInterval" if heartbeat is None else "Folders")
+        return answer(MISSING_PARAMETERS)
+
+    limits = ctx.server.config.push
+    if heartbeat < limits.min_heartbeat or heartbeat > limits.max_heartbeat:
+        limit = limits.min_heartbeat if heartbeat < limits.min_heartbeat else limits.max_heartbeat
+        _log(ctx, "heartbeat {heartbeat}s out of range, answering {limit}", heartbeat=heartbeat, limit=limit)
+        return answer(HEARTBEAT_OUT_OF_RANGE, heartbeat=limit)
+    if len(server_ids) > limits.max_folders:
+        _log(ctx, "{count} folders, more than {limit}", count=len(server_ids), limit=limits.max_folders)
+        return answer(TOO_MANY_FOLDERS, max_folders=limits.max_folders)
+
+    folder_ids = [parse_server_id(server_id) for server_id in server_ids]
+    if None in folder_ids:
+        _log(ctx, "folder {server_id!r} cannot be ours", server_id=server_ids[folder_ids.index(None)])
+        return answer(HIERARCHY_CHANGED)
+
+    notifier = ctx.server.notifier
+    if notifier is None:
+        log.error("Ping refused: the server has no notifier")
+        return answer(SERVER_ERROR)
+    remember = (heartbeat, folder_ids) != (device.ping_heartbeat, list(device.ping_folders or []))
+    return await _hold(ctx, notifier, folder_ids, heartbeat, remember)
+
+
+async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat: int, remember: bool) -> Response:
+    clock = ctx.server.clock
+    deadline = clock.seconds() + heartbeat
+    while True:
+        waiting = notifier.wait(ctx.account.id, folder_ids, ctx.device.id, deadline - clock.seconds())
+        try:
+            status, changed = await _unseen_changes(ctx, folder_ids)
+            if status == HIERARCHY_CHANGED:
+                return answer(HIERARCHY_CHANGED)
+            if remember:
+                await ctx.server.store.devices.set_ping(ctx.device.id, heartbeat, folder_ids)
+                remember = False
+            if changed:
+                log.debug("{account} {device} Ping: changes in {folders}", account=ctx.account.address,
+                          device=ctx.request.device_id, folders=changed)
+                return answer(CHANGES, folders=changed)
+            wakeup = await waiting
+        finally:
+            discard(waiting)
+        if wakeup.reason == DEVICE:
+            return await _device_changed(ctx)
+        if not wakeup:
+            # The heartbeat ended, a newer Ping took over, or we are stopping.
+            return answer(EXPIRED)
+
+
+async def _unseen_changes(ctx: CommandContext, folder_ids: list[int]) -> tuple[int, list[int]]:
+    """
+    (HIERARCHY_CHANGED, []) if the device must run FolderSync first, else
+    (CHANGES, the watched folders with changes it has not synced, in
+    request order).
+    """
+    store = ctx.server.store
+    account_id = ctx.account.id
+    states = await store.sync_states.latest(ctx.device.id, [HIERARCHY, *folder_ids])
+    hierarchy_state = states.get(HIERARCHY)
+    if hierarchy_state is None:
+        _log(ctx, "no FolderSync yet, asking for one")
+        return HIERARCHY_CHANGED, []
+    current = await store.folders.hierarchy_modseq(account_id)
+    if hierarchy.unseen_changes(hierarchy_state.modseq, hierarchy.own_stamps(hierarchy_state), current):
+        _log(ctx, "hierarchy changed, asking for FolderSync")
+        return HIERARCHY_CHANGED, []
+    modseqs = await store.folders.modseqs(account_id, folder_ids)
+    missing = [folder_id for folder_id in folder_ids if folder_id not in modseqs]
+    if missing:
+        _log(ctx, "folders {missing} are not in the hierarchy, asking for FolderSync", missing=missing)
+        return HIERARCHY_CHANGED, []
+    changed = [
+        folder_id for folder_id in folder_ids
+        if folder_id not in states or modseqs[folder_id] > states[folder_id].modseq
+    ]
+    return CHANGES, changed
+
+
+async def _device_changed(ctx: CommandContext) -> Response:
+    """
+    The device was blocked, wiped or re-provisioned while its Ping was
+    held: answer with whatever the access check now says, or Status 1 so
+    the phone's next request meets it.
+    """
+    device = await ctx.server.store.devices.get(ctx.account.id, ctx.request.device_id)
+    if device is not None:
+        ctx.device = device
+        refusal = await access.check(ctx)
+        if refusal is not None:
+            _log(ctx, "device state changed, refused")
+            return refusal
+    return answer(EXPIRED)

@@ -1,0 +1,364 @@
+"""
+Ping end to end: the real Site over TCP, a provisioned device with real
+FolderSync state, held requests woken through PostgreSQL LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import psycopg2.extensions
+from twisted.internet import defer, reactor
+from twisted.web.client import ResponseNeverReceived
+
+from bluesync.eas.context import ServerContext
+from bluesync.push.listener import ChangeListener
+from bluesync.push.notifier import Notifier
+from bluesync.store.changes import CHANNEL, device_payload, stamp
+from bluesync.store.database import connect
+from bluesync.store.folders import CONTACTS, INBOX, USER_MAIL
+from bluesync.store.items import NewItem
+from bluesync.store.store import Store
+from bluesync.web.site import build_site
+from tests.eas.client import EASClient, find, text
+from tests.push.helpers import deliver, until
+from tests.support import SiteTestCase, admin_sql
+
+PASSWORD = "correct horse"
+
+
+def ping_xml(heartbeat: int | None, folders=(), folder_class: str = "Email") -> str:
+    parts = ['<Ping xmlns="Ping:">']
+    if heartbeat is not None:
+        parts.append(f"<HeartbeatInterval>{heartbeat}</HeartbeatInterval>")
+    if folders:
+        parts.append("<Folders>")
+        for folder in folders:
+            parts.append(f"<Folder><Id>{folder}</Id><Class>{folder_class}</Class></Folder>")
+        parts.append("</Folders>")
+    parts.append("</Ping>")
+    return "".join(parts)
+
+
+def status(answer) -> int:
+    if answer.code != 200 or answer.document is None:
+        raise AssertionError(f"not a Ping answer: {answer!r}")
+    return int(text(answer.document, "/ping:Ping/ping:Status"))
+
+
+def changed_folders(answer) -> list[str]:
+    return [element.text for element in find(answer.document, "/ping:Ping/ping:Folders/ping:Folder")]
+
+
+class PingTestCase(SiteTestCase):
+    """
+    A provisioned device that has run FolderSync and holds a sync state for
+    its Inbox at the Inbox's current modseq (what a Sync leaves behind).
+    """
+
+    config_text = "[push]\nmin_heartbeat = 1\nmax_heartbeat = 900\nmax_folders = 3\n"
+    timeout = 60
+
+    async def _set_up(self) -> None:
+        await super()._set_up()
+        self.account = await self.create_account(password=PASSWORD)
+        self.client = await self.device("PINGDEVICE1")
+        self.device_row = await self.store.devices.get(self.account.id, "PINGDEVICE1")
+        self.inbox = await self.store.folders.by_type(self.account.id, INBOX)
+        await self.synced(self.device_row, self.inbox.id)
+
+    async def device(self, device_id: str) -> EASClient:
+        client = EASClient(self.base_url, self.account.address, PASSWORD, device_id=device_id, pool=self.pool)
+        await client.provision()
+        answer = await client.post("FolderSync", '<FolderSync xmlns="FolderHierarchy:"><SyncKey>0</SyncKey></FolderSync>')
+        self.assertEqual(text(answer.document, "/folderhierarchy:FolderSync/folderhierarchy:Status"), "1")
+        return client
+
+    async def synced(self, device, folder_id: int) -> None:
+        """
+        Record that C{device} has synced C{folder_id} up to now, as a Sync
+        answer would.
+        """
+        (modseq,) = (await self.store.folders.modseqs(self.account.id, [folder_id])).values()
+        latest = await self.store.sync_states.latest(device.id, [folder_id])
+        await self.store.sync_states.save_next(device.id, folder_id, latest.get(folder_id), modseq)
+
+    def ping(self, document, client: EASClient | None = None) -> defer.Deferred:
+        return defer.ensureDeferred((client or self.client).post("Ping", document))
+
+    async def held(self, count: int = 1) -> None:
+        await until(lambda: self.notifier.held_count() == count, f"{count} held Pings")
+
+
+class PingWakeTests(PingTestCase):
+    async def test_delivery_wakes(self):
+        """A message delivered to the Inbox answers a held Ping with Status 2 naming it."""
+        answer = self.ping(ping_xml(300, [self.inbox.id]))
+        await self.held()
+        await deliver(self.store, self.account.id)
+        answer = await answer
+        self.assertEqual(status(answer), 2)
+        self.assertEqual(changed_folders(answer), [str(self.inbox.id)])
+        self.assertEqual(self.notifier.held_count(), 0)
+
+    async def test_heartbeat_expires(self):
+        """With no change, the Ping is answered Status 1 when its heartbeat ends."""
+        answer = await self.ping(ping_xml(1, [self.inbox.id]))
+        self.assertEqual(status(answer), 1)
+        self.assertEqual(changed_folders(answer), [])
+        self.assertEqual(self.notifier.held_count(), 0)
+
+    async def test_change_before_ping(self):
+        """A change between the last Sync and the Ping is answered at once, not missed."""
+        await deliver(self.store, self.account.id)
+        answer = await self.ping(ping_xml(900, [self.inbox.id]))
+        self.assertEqual(status(answer), 2)
+        self.assertEqual(changed_folders(answer), [str(self.inbox.id)])
+
+    async def test_never_synced_folder(self):
+        """A watched folder the device never synced counts as changed, so the device syncs it."""
+        contacts = await self.store.folders.by_type(self.account.id, CONTACTS)
+        answer = await self.ping(ping_xml(900, [self.inbox.id, contacts.id]))
+        self.assertEqual(status(answer), 2)
+        self.assertEqual(changed_folders(answer), [str(contacts.id)])
+
+    async def test_only_changed_folders_listed(self):
+        """Status 2 lists the watched folders with unseen changes, in request order."""
+        junk = await self.store.folders.by_type(self.account.id, USER_MAIL)
+        await self.synced(self.device_row, junk.id)
+        answer = self.ping(ping_xml(300, [junk.id, self.inbox.id]))
+        await self.held()
+        await deliver(self.store, self.account.id)
+        self.assertEqual(changed_folders(await answer), [str(self.inbox.id)])
+
+    async def test_change_from_other_device(self):
+        """Another device of the account marking a message read wakes this device's Ping."""
+        item_id = await deliver(self.store, self.account.id)
+        await self.synced(self.device_row, self.inbox.id)
+        await self.device("PINGDEVICE2")
+        answer = self.ping(ping_xml(300, [self.inbox.id]))
+        await self.held()
+        # What the other device's Sync <Change><Read>1</Read> does in the store.
+        await self.store.items.update_state(self.account.id, self.inbox.id, item_id, read=True)
+        answer = await answer
+        self.assertEqual((status(answer), changed_folders(answer)), (2, [str(self.inbox.id)]))
+
+    async def test_own_sync_is_not_a_change(self):
+        """A wake-up for a change the device has already synced keeps the Ping held."""
+        junk = await self.store.folders.by_type(self.account.id, USER_MAIL)
+        await self.synced(self.device_row, junk.id)
+        answer = self.ping(ping_xml(300, [self.inbox.id, junk.id]))
+        await self.held()
+
+        async def own_change(transaction):
+            # A change and the device's state covering it, committed
+            # together: the notification arrives, but there is nothing new.
+            (modseq,) = await stamp(transaction, self.account.id, self.inbox.id)
+            await transaction.execute(
+                "UPDATE sync_states SET modseq = %s WHERE device_id = %s AND collection = %s",
+                (modseq, self.device_row.id, self.inbox.id),
+            )
+
+        await self.database.transaction(own_change)
+        # Notifications arrive in commit order: the Inbox hint is handled
+        # first, and only the Junk delivery is news.
+        await self.store.items.deliver([(self.account.id, junk.id)], NewItem("Email", b"Subject: x\r\n\r\nx"))
+        answer = await answer
+        self.assertEqual((status(answer), changed_folders(answer)), (2, [str(junk.id)]))
+
+
+class PingHierarchyTests(PingTestCase):
+    async def test_folder_created_while_held(self):
+        """A folder created while a Ping is held answers it with Status 7."""
+        answer = self.ping(ping_xml(300, [self.inbox.id]))
+        await self.held()
+        await self.store.folders.create(self.account.id, None, "Projects", USER_MAIL)
+        self.assertEqual(status(await answer), 7)
+
+    async def test_hierarchy_stale_at_start(self):
+        """A hierarchy change the device has not fetched is Status 7 at once."""
+        await self.store.folders.create(self.account.id, None, "Projects", USER_MAIL)
+        self.assertEqual(status(await self.ping(ping_xml(900, [self.inbox.id]))), 7)
+
+    async def test_folder_create_by_the_device_itself(self):
+        """The device's own FolderCreate is not a hierarchy change for its next Ping."""
+        sync_key = text(
+            (await self.client.post(
+                "FolderSync", '<FolderSync xmlns="FolderHierarchy:"><SyncKey>0</SyncKey></FolderSync>'
+            )).document,
+            "/folderhierarchy:FolderSync/folderhierarchy:SyncKey",
+        )
+        created = await self.client.post(
+            "FolderCreate",
+            f'<FolderCreate xmlns="FolderHierarchy:"><SyncKey>{sync_key}</SyncKey><ParentId>0</ParentId>'
+            "<DisplayName>Mine</DisplayName><Type>12</Type></FolderCreate>",
+        )
+        self.assertEqual(text(created.document, "/folderhierarchy:FolderCreate/folderhierarchy:Status"), "1")
+        self.assertEqual(status(await self.ping(ping_xml(1, [self.inbox.id]))), 1)
+
+    async def test_no_foldersync(self):
+        """A device that never ran FolderSync is asked for one (Status 7)."""
+        await self.store.sync_states.forget(self.device_row.id)
+        self.assertEqual(status(await self.ping(ping_xml(900, [self.inbox.id]))), 7)
+
+    async def test_foreign_folders(self):
+        """A folder of another account, a deleted one or a malformed Id is Status 7."""
+        other = await self.create_account("bob@example.org", PASSWORD, "Bob")
+        bobs_inbox = await self.store.folders.by_type(other.id, INBOX)
+        for folder in (bobs_inbox.id, 999999, "not-a-folder"):
+            answer = await self.ping(ping_xml(900, [folder]))
+            self.assertEqual(status(answer), 7, folder)
+        device = await self.store.devices.get(self.account.id, "PINGDEVICE1")
+        self.assertIsNone(device.ping_folders)
+
+
+class PingRequestTests(PingTestCase):
+    async def test_heartbeat_out_of_range(self):
+        """Heartbeats outside [push] bounds get Status 5 with the nearest limit."""
+        for heartbeat, limit in ((0, "1"), (901, "900")):
+            answer = await self.ping(ping_xml(heartbeat, [self.inbox.id]))
+            self.assertEqual(status(answer), 5)
+            self.assertEqual(text(answer.document, "/ping:Ping/ping:HeartbeatInterval"), limit)
+
+    async def test_too_many_folders(self):
+        """More folders than max_folders gets Status 6 with MaxFolders."""
+        folders = [folder.id for folder in await self.store.folders.list(self.account.id)][:4]
+        answer = await self.ping(ping_xml(300, folders))
+        self.assertEqual(status(answer), 6)
+        self.assertEqual(text(answer.document, "/ping:Ping/ping:MaxFolders"), "3")
+
+    async def test_syntax_errors(self):
+        """Malformed requests get Status 4."""
+        bad = (
+            ping_xml(300, [self.inbox.id, self.inbox.id]),
+            '<Ping xmlns="Ping:"><HeartbeatInterval>soon</HeartbeatInterval></Ping>',
+            '<Ping xmlns="Ping:"><HeartbeatInterval>60</HeartbeatInterval><Folders/></Ping>',
+            '<Ping xmlns="Ping:"><Folders><Folder><Class>Email</Class></Folder></Folders></Ping>',
+            '<Ping xmlns="Ping:"><HeartbeatInterval>60</HeartbeatInterval>'
+            '<HeartbeatInterval>60</HeartbeatInterval></Ping>',
+            '<Sync xmlns="AirSync:"/>',
+        )
+        for document in bad:
+            self.assertEqual(status(await self.ping(document)), 4, document)
+
+    async def test_nothing_to_reuse(self):
+        """An empty or partial Ping with nothing remembered gets Status 3."""
+        for document in (None, ping_xml(60), ping_xml(None, [self.inbox.id])):
+            self.assertEqual(status(await self.ping(document)), 3)
+
+    async def test_empty_ping_reuses_parameters(self):
+        """An empty Ping reuses the last Ping's heartbeat and folders, stored with the device."""
+        await deliver(self.store, self.account.id)
+        first = await self.ping(ping_xml(300, [self.inbox.id]))
+        self.assertEqual(status(first), 2)
+        device = await self.store.devices.get(self.account.id, "PINGDEVICE1")
+        self.assertEqual((device.ping_heartbeat, device.ping_folders), (300, [self.inbox.id]))
+        await self.synced(self.device_row, self.inbox.id)
+        answer = self.ping(None)
+        await self.held()
+        await deliver(self.store, self.account.id)
+        answer = await answer
+        self.assertEqual((status(answer), changed_folders(answer)), (2, [str(self.inbox.id)]))
+
+    async def test_partial_ping(self):
+        """A Ping with only a HeartbeatInterval keeps the remembered folders."""
+        await self.store.devices.set_ping(self.device_row.id, 300, [self.inbox.id])
+        self.assertEqual(status(await self.ping(ping_xml(1))), 1)
+        device = await self.store.devices.get(self.account.id, "PINGDEVICE1")
+        self.assertEqual((device.ping_heartbeat, device.ping_folders), (1, [self.inbox.id]))
+
+
+class PingHoldingTests(PingTestCase):
+    async def test_superseded(self):
+        """A new Ping from the same device answers the held one (Status 1) and takes its place."""
+        first = self.ping(ping_xml(300, [self.inbox.id]))
+        await self.held()
+        second = self.ping(ping_xml(300, [self.inbox.id]))
+        self.assertEqual(status(await first), 1)
+        await self.held()
+        await deliver(self.store, self.account.id)
+        self.assertEqual(status(await second), 2)
+
+    async def test_devices_held_side_by_side(self):
+        """Two devices of one account each hold a Ping and both wake."""
+        other = await self.device("PINGDEVICE2")
+        other_row = await self.store.devices.get(self.account.id, "PINGDEVICE2")
+        await self.synced(other_row, self.inbox.id)
+        first = self.ping(ping_xml(300, [self.inbox.id]))
+        second = self.ping(ping_xml(300, [self.inbox.id]), other)
+        await self.held(2)
+        await deliver(self.store, self.account.id)
+        self.assertEqual([status(await first), status(await second)], [2, 2])
+
+    async def test_disconnect_frees_waiter(self):
+        """A client that goes away frees its waiter at once."""
+        answer = self.ping(ping_xml(300, [self.inbox.id]))
+        await self.held()
+        answer.cancel()
+        with self.assertRaises(ResponseNeverReceived):
+            await answer
+        await until(lambda: self.notifier.held_count() == 0, "the waiter to go")
+
+    async def test_device_notification(self):
+        """A device notification (wipe requested) ends the held Ping with the access check's answer."""
+        answer = self.ping(ping_xml(300, [self.inbox.id]))
+        await self.held()
+        await self.store.devices.request_wipe(self.device_row.id)
+        await self.database.execute(
+            "SELECT pg_notify(%s, %s)", (CHANNEL, device_payload(self.account.id, self.device_row.id))
+        )
+        # MS-ASCMD 2.2.2: common status 140, RemoteWipeRequested, in the Ping root.
+        self.assertEqual(status(await answer), 140)
+
+    async def test_change_during_listen_outage(self):
+        """A change committed while the LISTEN connection is down still answers the held Ping."""
+        name = psycopg2.extensions.parse_dsn(self.dsn)["dbname"]
+        self.addCleanup(admin_sql, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        answer = self.ping(ping_xml(300, [self.inbox.id]))
+        await self.held()
+        admin_sql(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false",
+                  f"SELECT pg_terminate_backend({self.listener.backend_pid})")
+        await until(lambda: not self.listener.listening, "the listener to notice")
+        await deliver(self.store, self.account.id)
+        # The notification went nowhere: the Ping is still held.
+        self.assertFalse(answer.called)
+        self.assertEqual(self.notifier.held_count(), 1)
+        admin_sql(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        answer = await answer
+        self.assertEqual((status(answer), changed_folders(answer)), (2, [str(self.inbox.id)]))
+
+    async def test_recheck_without_change_keeps_holding(self):
+        """A LISTEN reconnection with nothing new re-checks and keeps the Ping held."""
+        answer = self.ping(ping_xml(300, [self.inbox.id]))
+        await self.held()
+        generation = self.listener.generation
+        admin_sql(f"SELECT pg_terminate_backend({self.listener.backend_pid})")
+        await until(lambda: self.listener.generation > generation, "the listener to reconnect")
+        await self.held()
+        self.assertFalse(answer.called)
+        await deliver(self.store, self.account.id)
+        self.assertEqual(status(await answer), 2)
+
+
+class TwoProcessTests(PingTestCase):
+    async def test_other_process_delivery(self):
+        """A Ping held by one server is answered when another server's store delivers the mail."""
+        database = await connect(self.dsn, 2)
+        self.addCleanup(database.close)
+        other_store = Store(database)
+        other_notifier = Notifier(reactor)
+        other_listener = ChangeListener(self.dsn, other_notifier, reactor)
+        await other_listener.start()
+        self.addCleanup(other_listener.stop)
+        self.addCleanup(other_notifier.stop)
+        site = build_site(ServerContext(config=self.config, store=other_store, clock=reactor, notifier=other_notifier))
+        port = reactor.listenTCP(0, site, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        client = EASClient(f"http://127.0.0.1:{port.getHost().port}", self.account.address, PASSWORD,
+                           device_id="PINGDEVICE1", pool=self.pool)
+        client.policy_key = self.client.policy_key
+        answer = defer.ensureDeferred(client.post("Ping", ping_xml(300, [self.inbox.id])))
+        await until(lambda: other_notifier.held_count() == 1, "the Ping held on the second server")
+        self.assertEqual(self.notifier.held_count(), 0)
+        # Delivered through the first server's pool and store.
+        await deliver(self.store, self.account.id)
+        answer = await answer
+        self.assertEqual((status(answer), changed_folders(answer)), (2, [str(self.inbox.id)]))
