@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Awaitable, Callable
 
 from bluesync.eas.commands import foldercreate, folderdelete, foldersync, folderupdate
-from bluesync.eas.commands import provision, settings
+from bluesync.eas.commands import ping, provision, settings
 
 COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "FolderSync": foldersync.handle,
@@ -20,4 +20,5 @@ COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "FolderDelete": folderdelete.handle,
     "Provision": provision.handle,
     "Settings": settings.handle,
+    "Ping": ping.handle,
 }
