@@ -21,11 +21,14 @@ from typing import Awaitable, Callable
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from bluesync.config import Config
 from bluesync.eas.context import ServerContext
 from bluesync.mail.lmtp import LMTPFactory
+from bluesync.push.listener import ChangeListener
+from bluesync.push.notifier import Notifier
 from bluesync.store.store import OpenStore, open_store
 from bluesync.web.site import build_site
 
@@ -56,8 +59,9 @@ class BluesyncService(MultiService):
 
     async def _start(self) -> None:
         self.opened = await open_store(self.config)
+        notifier = await self._start_push()
         self.context = ServerContext(
-            config=self.config, store=self.opened.store, clock=self.reactor
+            config=self.config, store=self.opened.store, clock=self.reactor, notifier=notifier
         )
         site = build_site(self.context)
         for description in self.config.server.listen:
@@ -75,6 +79,30 @@ class BluesyncService(MultiService):
             )
         await self._start_lmtp()
         self._announce()
+
+    async def _start_push(self) -> Notifier:
+        """
+        The notifier that holds Pings and Sync waits, fed by its own LISTEN
+        connection.  Its stop hook is registered first, so it runs last,
+        after the ports have stopped and deliveries in flight have
+        committed: every held request is answered ("nothing changed"), so
+        phones reconnect at once, before the database closes.
+        """
+        notifier = Notifier(self.reactor)
+        listener = ChangeListener(self.opened.store.database.dsn, notifier, self.reactor)
+        await listener.start()
+
+        async def stop() -> None:
+            answered = notifier.stop()
+            await listener.stop()
+            if answered:
+                log.info("answered {count} held requests before stopping", count=answered)
+                # Answers are only buffered so far; give the reactor a turn
+                # to write them before shutdown drops every connection.
+                await deferLater(self.reactor, 0.1, lambda: None)
+
+        self.stop_hooks.append(stop)
+        return notifier
 
     async def _start_lmtp(self) -> None:
         lmtp = LMTPFactory(self.opened.store, self.config.mail, self.reactor)
