@@ -57,8 +57,7 @@ class SyncTestCase(SiteTestCase):
         return item_id
 
     async def prepare(self, client):
-        if hasattr(client, "provision") and "Provision" in __import__("bluesync.eas.commands", fromlist=["COMMANDS"]).COMMANDS:
-            await client.provision()
+        await client.provision()
 
     async def sync(self, client, collection_id, key, **kwargs):
         answer = await client.post("Sync", sync_request(collection_id, key, **kwargs))
@@ -329,3 +328,43 @@ class EstimateTests(SyncTestCase):
                        "</Collection></Collections></GetItemEstimate>")
             answer = await self.client.post("GetItemEstimate", request)
             self.assertEqual(text(answer.document, "//itemestimate:Status"), status)
+
+
+class SyncWaitTests(SyncTestCase):
+    config_text = "[push]\nmin_heartbeat = 1\n"
+
+    async def test_wait_answered_by_new_mail(self):
+        """A Sync with HeartbeatInterval is held and answered with the message delivered meanwhile."""
+        from twisted.internet import reactor
+        from twisted.internet.defer import Deferred
+        from twisted.internet.task import deferLater
+
+        key = await self.first_key(self.client)
+        request = sync_request(self.inbox.server_id, key).replace(
+            "</Collections>", "</Collections><HeartbeatInterval>30</HeartbeatInterval>")
+        pending = Deferred.fromCoroutine(self.client.post("Sync", request))
+        await deferLater(reactor, 0.3, lambda: None)
+        self.assertFalse(pending.called)
+        self.assertEqual(self.notifier.held_count(), 1)
+        await self.deliver(message(5, "pushed by sync"))
+        answer = await pending
+        self.assertEqual(text(answer.document, "//airsync:Add/airsync:ApplicationData/email:Subject"), "pushed by sync")
+        self.assertEqual(self.notifier.held_count(), 0)
+
+    async def test_wait_expires_empty(self):
+        """With no change the held Sync ends with an empty response when the interval ends."""
+        key = await self.first_key(self.client)
+        request = sync_request(self.inbox.server_id, key).replace(
+            "</Collections>", "</Collections><HeartbeatInterval>1</HeartbeatInterval>")
+        answer = await self.client.post("Sync", request)
+        self.assertEqual((answer.code, answer.body), (200, b""))
+        self.assertEqual(self.notifier.held_count(), 0)
+
+    async def test_wait_limits(self):
+        """Wait and HeartbeatInterval outside their bounds get Status 14 with the Limit."""
+        key = await self.first_key(self.client)
+        for element, limit in (("<Wait>90</Wait>", "59"), ("<HeartbeatInterval>5000</HeartbeatInterval>", "3540")):
+            request = sync_request(self.inbox.server_id, key).replace("</Collections>", "</Collections>" + element)
+            answer = await self.client.post("Sync", request)
+            self.assertEqual(text(answer.document, "/airsync:Sync/airsync:Status"), "14")
+            self.assertEqual(text(answer.document, "/airsync:Sync/airsync:Limit"), limit)

@@ -29,6 +29,7 @@ from bluesync.eas.responses import wbxml_response
 from bluesync.eas.syncoptions import OptionsError, SyncOptions, parse_options
 from bluesync.items.email_changes import UNCHANGED, ChangeError, client_change
 from bluesync.items.records import to_record
+from bluesync.push.notifier import discard
 from bluesync.store.folders import DELETED_ITEMS, parse_server_id
 from bluesync.store.items import ADD, CHANGE, DELETE, SOFT_DELETE
 from bluesync.store.items import parse_server_id as parse_item_id
@@ -243,13 +244,45 @@ class SyncHandler:
             return _status_document(e.status, e.limit)
         if request is None:
             return _status_document(INCOMPLETE)
-        results = [await self._collection(request, c) for c in request.collections]
-        if request.wait and not any(r.has_news for r in results):
-            results = await self._wait(request, results)
+        notifier = self.ctx.server.notifier
+        if request.wait and notifier is not None:
+            results = await self._held(request, notifier)
+        else:
+            results = await self._pass(request)
         if not any(r.has_news for r in results):
             # Nothing to say: the device keeps its keys (MS-ASCMD 2.2.1.21).
             return Response(200, b"", {})
         return wbxml_response(self._document(results))
+
+    async def _pass(self, request: SyncRequest) -> list[CollectionResult]:
+        self.deadline = self.clock.seconds() + self.config.sync.time_budget
+        return [await self._collection(request, c) for c in request.collections]
+
+    async def _held(self, request: SyncRequest, notifier) -> list[CollectionResult]:
+        """
+        Sync with Wait or HeartbeatInterval: answer as soon as a collection
+        has something, or when the interval ends, holding nothing but a
+        notifier entry in between.  The waiter is registered before each
+        read of the store, so a change committed during the read still
+        wakes it.
+        """
+        end = self.clock.seconds() + request.wait
+        folder_ids = [f for f in (parse_server_id(c.collection_id) for c in request.collections) if f is not None]
+        while True:
+            waiting = notifier.wait(self.account.id, folder_ids, ("sync", self.device.id),
+                                    max(0.0, end - self.clock.seconds()), hierarchy=False)
+            try:
+                results = await self._pass(request)
+                if any(r.has_news for r in results) or self.clock.seconds() >= end:
+                    return results
+                wakeup = await waiting
+            finally:
+                discard(waiting)
+            if not wakeup:
+                return results
+            for result in results:
+                # The device's own commands were applied in the first pass.
+                result.request.commands = []
 
     async def _request(self) -> SyncRequest | None:
         document = self.ctx.document
@@ -447,26 +480,6 @@ class SyncHandler:
             return NOT_FOUND
         own[item_id] = modseq
         return SUCCESS
-
-    async def _wait(self, request: SyncRequest, results: list[CollectionResult]) -> list[CollectionResult]:
-        """
-        Hold the request until a collection changes or the wait ends, on
-        the push notifier (no thread, no polling).
-        """
-        notifier = self.ctx.server.notifier
-        if notifier is None:
-            return results
-        folder_ids = [parse_server_id(r.request.collection_id) for r in results]
-        folder_ids = [f for f in folder_ids if f is not None]
-        woken = await notifier.wait(self.account.id, folder_ids, ("sync", self.device.id), request.wait)
-        if not woken:
-            return results
-        for result in results:
-            # The device's own commands were applied in the first pass.
-            result.request.commands = []
-            if result.sync_key and result.sync_key != "0":
-                result.request.sync_key = result.sync_key
-        return [await self._collection(request, r.request) for r in results]
 
     def _document(self, results: list[CollectionResult]):
         version = self.ctx.version_number
