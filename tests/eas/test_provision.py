@@ -225,6 +225,13 @@ class ProvisionDanceTests(ProvisionTestCase):
         answer = await fresh.post("Provision", acknowledgement("12345"))
         self.assertEqual(text(answer.document, f"{POLICY}/provision:Status"), "5")
 
+    async def test_zero_key_asks_for_the_policy(self):
+        """An initial request carrying PolicyKey 0 ("no key") gets the policy and a temporary key."""
+        answer = await self.client().post("Provision", acknowledgement("0"))
+        policy = find(answer.document, POLICY)[0]
+        self.assertEqual(children(policy), ["PolicyType", "Status", "PolicyKey", "Data"])
+        self.assertEqual((await self.device()).pending_policy_key, int(text(policy, "provision:PolicyKey")))
+
     async def test_wap_policy_type_refused(self):
         """MS-WAP-Provisioning-XML gets Policy Status 3 and no key."""
         client = self.client("12.1")

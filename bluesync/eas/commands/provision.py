@@ -191,7 +191,9 @@ async def _provision(ctx: CommandContext, answer: _Answer) -> Response | None:
         _log(ctx, "PolicyType {type} refused", type=request.policy_type)
         answer.policy = (request.policy_type, UNKNOWN_POLICY_TYPE, None, False)
         return None
-    if request.policy_key is None:
+    if request.policy_key in (None, "", "0"):
+        # 0 is "no key" (MS-ASPROV 3.1.5.1.1); a client that spells its
+        # initial request with it is asking for the policy, not acknowledging.
         await _download(ctx, answer)
     else:
         await _acknowledge(ctx, answer, request)
