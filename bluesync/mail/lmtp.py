@@ -148,6 +148,11 @@ class LMTPServer(LineReceiver, TimeoutMixin):
 
     def connectionMade(self) -> None:
         self.factory.connections.add(self)
+        # Replies to one pipelined group leave in separate writes (MAIL at
+        # once, RCPT after its lookup); with Nagle's algorithm the second
+        # waits for the MTA's delayed ACK, ~40 ms per message.
+        if hasattr(self.transport, "setTcpNoDelay"):
+            self.transport.setTcpNoDelay(True)
         self.setTimeout(self.idle_timeout)
         self.reply(220, f"{self._hostname} LMTP bluesync ready")
 

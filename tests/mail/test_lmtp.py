@@ -426,6 +426,16 @@ class ShutdownTests(LMTPTestCase):
         self.assertTrue(await threads.deferToThread(client.closed_by_server))
 
 
+class TransportTests(LMTPTestCase):
+    async def test_nagle_off(self):
+        """TCP sessions disable Nagle, so a reply written after a database wait is not held for the client's ACK."""
+        client = await threads.deferToThread(LineClient, self.address)
+        self.addCleanup(client.close)
+        self.assertEqual((await threads.deferToThread(client.reply)).code, 220)
+        [session] = self.factory.connections
+        self.assertTrue(session.transport.getTcpNoDelay())
+
+
 class UnixSocketTests(LMTPTestCase):
     async def test_unix_endpoint(self):
         """A unix: endpoint serves LMTP; smtplib.LMTP delivers through the socket path."""
