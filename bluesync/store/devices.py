@@ -38,9 +38,17 @@ class Device:
     first_seen: datetime
     last_seen: datetime
     last_command: str
+    last_sync: dict | None = None
 
 
 _COLUMNS = ", ".join(f.name for f in fields(Device))
+_D_COLUMNS = ", ".join("d." + f.name for f in fields(Device))
+
+# How stale last_seen may get before a request writes it again.  Phones
+# send a request every few seconds while syncing; writing the row (and
+# waiting for its commit to reach the disk) each time would cost more than
+# the request itself.  The admin view is exact to this many seconds.
+TOUCH_INTERVAL = 30
 
 # Settings DeviceInformation fields we store (MS-ASCMD 2.2.3.48).
 INFORMATION_FIELDS = (
@@ -56,8 +64,18 @@ class DeviceStore:
                     protocol_version: str, command: str) -> Device:
         """
         Record a request from a device, creating its partnership on first
-        sight; return the device.  One statement, on every request.
+        sight; return the device.  Usually one read: the row is written only
+        when it is older than L{TOUCH_INTERVAL} or what the device reports
+        about itself changed.
         """
+        row = await self._database.query_one(
+            f"SELECT {_COLUMNS} FROM devices WHERE account_id = %s AND device_id = %s"
+            " AND last_seen > now() - make_interval(secs => %s)"
+            " AND device_type = %s AND protocol_version = %s AND (user_agent = %s OR %s = '')",
+            (account_id, device_id, TOUCH_INTERVAL, device_type, protocol_version, user_agent, user_agent),
+        )
+        if row is not None:
+            return Device(*row)
         row = await self._database.query_one(
             "INSERT INTO devices (account_id, device_id, device_type, user_agent, protocol_version, last_command)"
             " VALUES (%s, %s, %s, %s, %s, %s)"

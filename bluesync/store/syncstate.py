@@ -60,14 +60,15 @@ class SyncStateStore:
             return None
         epoch, counter = parsed
         row = await self._database.query_one(
-            "SELECT modseq, state, (SELECT max(counter) FROM sync_states WHERE device_id = %s AND collection = %s)"
+            "SELECT modseq, state, (SELECT max(counter) FROM sync_states WHERE device_id = %s AND collection = %s),"
+            " (SELECT min(counter) FROM sync_states WHERE device_id = %s AND collection = %s)"
             " FROM sync_states WHERE device_id = %s AND collection = %s AND counter = %s AND epoch = %s",
-            (device_pk, collection, device_pk, collection, counter, epoch),
+            (device_pk, collection, device_pk, collection, device_pk, collection, counter, epoch),
         )
         if row is None:
             return None
-        modseq, state, latest = row
-        if counter == latest:
+        modseq, state, latest, oldest = row
+        if counter == latest and oldest < counter:
             await self._database.execute(
                 "DELETE FROM sync_states WHERE device_id = %s AND collection = %s AND counter < %s",
                 (device_pk, collection, counter),

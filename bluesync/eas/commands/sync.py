@@ -308,11 +308,13 @@ class SyncHandler:
             merged = await self._from_cache(cached, [])
             merged.wait = request.wait
             return merged
-        await self.store.devices.set_last_sync(self.device.id, {
+        cache = {
             "collections": [c.cache() for c in request.collections],
             "wait": request.wait,
             "window_size": request.window_size,
-        })
+        }
+        if cache != self.device.last_sync:
+            await self.store.devices.set_last_sync(self.device.id, cache)
         return request
 
     async def _from_cache(self, cached: dict, given: list[CollectionRequest]) -> SyncRequest:
