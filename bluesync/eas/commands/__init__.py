@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable
 
-from bluesync.eas.commands import foldercreate, folderdelete, foldersync, folderupdate
+from bluesync.eas.commands import foldercreate, folderdelete, foldersync, folderupdate, getitemestimate, sync
 from bluesync.eas.commands import ping, provision, settings
 
 COMMANDS: dict[str, Callable[..., Awaitable]] = {
+    "Sync": sync.handle,
+    "GetItemEstimate": getitemestimate.handle,
     "FolderSync": foldersync.handle,
     "FolderCreate": foldercreate.handle,
     "FolderUpdate": folderupdate.handle,
