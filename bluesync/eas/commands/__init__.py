@@ -12,6 +12,7 @@ from typing import Awaitable, Callable
 
 from bluesync.eas.commands import foldercreate, folderdelete, foldersync, folderupdate, getitemestimate, sync
 from bluesync.eas.commands import ping, provision, settings
+from bluesync.eas.commands import getattachment, itemoperations, moveitems
 
 COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "Sync": sync.handle,
@@ -23,4 +24,7 @@ COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "Provision": provision.handle,
     "Settings": settings.handle,
     "Ping": ping.handle,
+    "MoveItems": moveitems.handle,
+    "ItemOperations": itemoperations.handle,
+    "GetAttachment": getattachment.handle,
 }
