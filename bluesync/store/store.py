@@ -18,6 +18,8 @@ from bluesync.store.devices import DeviceStore
 from bluesync.store.embedded import EmbeddedPostgres
 from bluesync.store.folders import FolderStore
 from bluesync.store.items import ItemStore
+from bluesync.store.outbound import OutboundStore
+from bluesync.store.search import SearchStore
 from bluesync.store.syncstate import SyncStateStore
 
 
@@ -29,6 +31,8 @@ class Store:
         self.items = ItemStore(database)
         self.devices = DeviceStore(database)
         self.sync_states = SyncStateStore(database)
+        self.search = SearchStore(database)
+        self.outbound = OutboundStore(database, self.items)
 
     async def create_account(self, address: str, display_name: str, password_hash: str):
         """
