@@ -52,7 +52,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
 from bluesync.config import MailConfig
-from bluesync.mail.delivery import deliver_item, new_email_item
+from bluesync.mail.delivery import NoInbox, deliver_item, new_email_item
 from bluesync.store.database import DATABASE_DOWN
 
 log = Logger()
@@ -87,6 +87,9 @@ class LMTPFactory(ServerFactory):
         self.config = config
         self.reactor = reactor
         self.connections: set[LMTPServer] = set()
+        # Commands waiting on the database, including those of sessions
+        # that have since disconnected: a delivery runs to its end.
+        self.pending: set[defer.Deferred] = set()
         self.stopping = False
 
     def buildProtocol(self, addr) -> LMTPServer:
@@ -106,9 +109,8 @@ class LMTPFactory(ServerFactory):
         or later.  Call after the listening ports have stopped.
         """
         self.stopping = True
-        pending = [c.pending for c in self.connections if c.pending is not None]
-        if pending:
-            await defer.DeferredList(pending, consumeErrors=True)
+        if self.pending:
+            await defer.DeferredList(list(self.pending), consumeErrors=True)
         for connection in list(self.connections):
             connection.shut_down()
 
@@ -128,7 +130,6 @@ class LMTPServer(LineReceiver, TimeoutMixin):
     def __init__(self, factory: LMTPFactory) -> None:
         self.factory = factory
         self.callLater = factory.reactor.callLater
-        self.pending: defer.Deferred | None = None
         self._lhlo: bytes | None = None
         self._sender: bytes | None = None
         self._recipients: list[tuple[str, Any]] = []
@@ -375,6 +376,11 @@ class LMTPServer(LineReceiver, TimeoutMixin):
                      id=transaction_id, recipients=addresses, error=_first_line(e))
             self._fail_all(addresses)
             return
+        except NoInbox as e:
+            log.error("lmtp {id}: account {account} has no Inbox; answered 451 to {recipients}",
+                      id=transaction_id, account=str(e), recipients=addresses)
+            self._fail_all(addresses)
+            return
         except defer.CancelledError:
             raise
         except Exception:
@@ -430,9 +436,10 @@ class LMTPServer(LineReceiver, TimeoutMixin):
         """
         self.pauseProducing()
         self.setTimeout(None)
-        self.pending = defer.Deferred.fromCoroutine(work)
-        self.pending.addErrback(self._internal_error)
-        self.pending.addBoth(self._resume)
+        pending = defer.Deferred.fromCoroutine(work)
+        self.factory.pending.add(pending)
+        pending.addErrback(self._internal_error)
+        pending.addBoth(self._resume, pending)
 
     def _internal_error(self, failure) -> None:
         # Not knowing how many replies are owed, the only safe answer is to
@@ -442,8 +449,8 @@ class LMTPServer(LineReceiver, TimeoutMixin):
             self.reply(421, "4.3.0 Internal error, closing connection")
             self.transport.loseConnection()
 
-    def _resume(self, _) -> None:
-        self.pending = None
+    def _resume(self, _, pending: defer.Deferred) -> None:
+        self.factory.pending.discard(pending)
         if self._lost or self.transport.disconnecting:
             return
         self.setTimeout(self.idle_timeout)

@@ -16,11 +16,13 @@ from pathlib import Path
 import psycopg2
 from twisted.internet import defer, reactor, threads
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.task import deferLater
+from twisted.internet.task import Clock, deferLater
+from twisted.internet.testing import StringTransport
+from twisted.trial import unittest
 
 from bluesync.items.email import MessageSummary
 from bluesync.items.records import from_record
-from bluesync.mail.lmtp import LMTPFactory, parse_path
+from bluesync.mail.lmtp import THREAD_PARSE_SIZE, LMTPFactory, parse_path
 from bluesync.service import BluesyncService, StartupError
 from bluesync.store.folders import INBOX
 from tests.mail.lmtpclient import LineClient, commands, converse_in_thread, dot_stuff
@@ -214,6 +216,19 @@ class DeliveryTests(LMTPTestCase):
         self.assertEqual(summary.to, '"Élodie" <alice@example.org>')
         self.assertEqual(summary.body_text_for_search, "")
         self.assertIn("leading dot", summary.preview_text)
+
+    async def test_large_message(self):
+        """A message large enough to be parsed in a worker thread is stored exactly and summarised."""
+        large = PLAIN + b"".join(b"line %07d " % n + b"w" * 60 + b"\r\n" for n in range(THREAD_PARSE_SIZE // 60))
+        self.assertGreater(len(large), THREAD_PARSE_SIZE)
+        replies = await self.converse([
+            (commands("carol@example.net", ["alice@example.org"]), 4),
+            (dot_stuff(large) + b"QUIT\r\n", 2),
+        ])
+        self.assertEqual(codes(replies), [220, 250, 250, 250, 354, 250, 221])
+        [item] = await self.stored(self.alice)
+        self.assert_trace_then(item["content"], large, b"carol@example.net")
+        self.assertEqual(item["subject"], "Lunch")
 
     async def test_empty_sender_and_empty_message(self):
         """The null reverse-path and an empty message body are accepted and stored."""
@@ -434,6 +449,25 @@ class TransportTests(LMTPTestCase):
         self.assertEqual((await threads.deferToThread(client.reply)).code, 220)
         [session] = self.factory.connections
         self.assertTrue(session.transport.getTcpNoDelay())
+
+
+class TimeoutTests(unittest.TestCase):
+    def test_idle_session_closed(self):
+        """A session idle for the RFC 5321 server timeout is told 421 and closed; activity resets the timer."""
+        clock = Clock()
+        factory = LMTPFactory(None, test_config().mail, clock)
+        session = factory.buildProtocol(None)
+        transport = StringTransport()
+        session.makeConnection(transport)
+        self.assertTrue(transport.value().startswith(b"220 "))
+        clock.advance(session.idle_timeout - 1)
+        session.dataReceived(b"NOOP\r\n")
+        clock.advance(session.idle_timeout - 1)
+        self.assertFalse(transport.disconnecting)
+        self.assertTrue(transport.value().endswith(b"250 2.0.0 OK\r\n"))
+        clock.advance(1)
+        self.assertTrue(transport.value().endswith(b"\r\n421 4.4.2 Idle for too long, closing connection\r\n"))
+        self.assertTrue(transport.disconnecting)
 
 
 class UnixSocketTests(LMTPTestCase):
