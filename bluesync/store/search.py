@@ -1,0 +1,217 @@
+"""
+Search queries: a mailbox's messages by words, folder and date, and the
+global address list (the accounts) by name.
+
+Every query is keyed by the account that asks; a folder of another
+account is indistinguishable from one that does not exist.  The message
+vectors are written by L{bluesync.store.items.ItemStore.insert} (see
+L{bluesync.store.fulltext}); the directory vector is a generated column of
+the accounts table (migration 006).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bluesync.store import fulltext
+from bluesync.store.database import Database
+
+# Past this many matches the Total of a search is "at least this many":
+# counting every match of a word found in most of a 100,000-message mailbox
+# would cost more than the search itself, and no phone pages that far.
+COUNT_LIMIT = 1000
+
+
+class NoSuchFolder(LookupError):
+    """
+    A folder to search is not one of the account's folders.
+    """
+
+
+@dataclass(frozen=True)
+class MailboxQuery:
+    """
+    What a mailbox search asks for.  C{text} None means no word condition;
+    a text without any word matches nothing.  An empty C{folder_ids}
+    searches the whole mailbox; C{deep} adds the subfolders of the given
+    ones.  Both dates are exclusive bounds on the date received.
+    """
+
+    text: str | None = None
+    folder_ids: tuple[int, ...] = ()
+    deep: bool = False
+    received_after: datetime | None = None
+    received_before: datetime | None = None
+    conversation_id: bytes | None = None
+    content_class: str = "Email"
+
+
+@dataclass(frozen=True)
+class Hit:
+    item_id: int
+    folder_id: int
+
+    @property
+    def server_id(self) -> str:
+        return f"{self.folder_id}:{self.item_id}"
+
+
+@dataclass(frozen=True)
+class MailboxResult:
+    """
+    One page of hits, newest first.  C{total} is exact up to
+    L{COUNT_LIMIT}; C{total_capped} says it is a lower bound.
+    """
+
+    hits: list[Hit]
+    total: int
+    total_capped: bool = False
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """
+    One person of the global address list.
+    """
+
+    account_id: int
+    address: str
+    display_name: str
+
+    @property
+    def alias(self) -> str:
+        return self.address.partition("@")[0]
+
+    @property
+    def first_last(self) -> tuple[str, str] | None:
+        """
+        (first name, last name) when the display name shows them:
+        "Alice Martin" or "Martin, Alice"; None for a single word.
+        """
+        name = " ".join(self.display_name.split())
+        if "," in name:
+            last, _, first = name.partition(",")
+            first, last = first.strip(), last.strip()
+            return (first, last) if first and last else None
+        first, _, last = name.rpartition(" ")
+        return (first, last) if first and last else None
+
+
+class SearchStore:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def mailbox(self, account_id: int, query: MailboxQuery, offset: int, limit: int) -> MailboxResult:
+        """
+        The hits of C{query} from C{offset}, at most C{limit} of them,
+        newest first, and how many there are in all.
+
+        @raise NoSuchFolder: if a folder of C{query} is not the account's.
+        """
+        where = ["i.account_id = %(account)s", "i.content_class = %(class)s"]
+        params: dict = {"account": account_id, "class": query.content_class,
+                        "offset": offset, "limit": limit, "count_limit": COUNT_LIMIT}
+        if query.text is not None:
+            words = fulltext.words(query.text)
+            if not words:
+                return MailboxResult([], 0)
+            where.append(f"i.search @@ to_tsquery('{fulltext.CONFIG}', %(query)s)")
+            params["query"] = fulltext.tsquery(words)
+        if query.folder_ids:
+            where.append("i.folder_id = ANY(%(folders)s)")
+            params["folders"] = await self._scope(account_id, query.folder_ids, query.deep)
+        if query.received_after is not None:
+            where.append("i.date_received > %(after)s")
+            params["after"] = query.received_after
+        if query.received_before is not None:
+            where.append("i.date_received < %(before)s")
+            params["before"] = query.received_before
+        if query.conversation_id is not None:
+            where.append("i.conversation_id = %(conversation)s")
+            params["conversation"] = query.conversation_id
+        condition = " AND ".join(where)
+        rows = await self._database.query(
+            f"SELECT i.id, i.folder_id FROM items i WHERE {condition}"
+            " ORDER BY i.date_received DESC, i.id DESC LIMIT %(limit)s OFFSET %(offset)s",
+            params,
+        )
+        hits = [Hit(item_id, folder_id) for item_id, folder_id in rows]
+        if offset == 0 and len(hits) < limit:
+            # The whole result is on this page: no need to count.
+            return MailboxResult(hits, len(hits))
+        (total,) = await self._database.query_one(
+            f"SELECT count(*) FROM (SELECT 1 FROM items i WHERE {condition} LIMIT %(count_limit)s) AS matches",
+            params,
+        )
+        if hits:
+            total = max(total, offset + len(hits))
+        return MailboxResult(hits, total, total >= COUNT_LIMIT)
+
+    async def _scope(self, account_id: int, folder_ids: tuple[int, ...], deep: bool) -> list[int]:
+        """
+        The live folders to search: the given ones, and with C{deep} every
+        folder below them.
+        """
+        rows = await self._database.query(
+            "SELECT id FROM folders WHERE account_id = %s AND id = ANY(%s) AND NOT deleted",
+            (account_id, list(folder_ids)),
+        )
+        found = {row[0] for row in rows}
+        missing = set(folder_ids) - found
+        if missing:
+            raise NoSuchFolder(sorted(missing))
+        if not deep:
+            return sorted(found)
+        rows = await self._database.query(
+            "WITH RECURSIVE tree(id) AS ("
+            " SELECT unnest(%s::bigint[])"
+            " UNION SELECT f.id FROM folders f JOIN tree t ON f.parent_id = t.id"
+            " WHERE f.account_id = %s AND NOT f.deleted)"
+            " SELECT id FROM tree",
+            (sorted(found), account_id),
+        )
+        return sorted(row[0] for row in rows)
+
+    async def directory(self, text: str, limit: int) -> tuple[list[DirectoryEntry], int]:
+        """
+        The enabled accounts whose display name or address has a word
+        starting with each word of C{text} (or whose address or an alias
+        starts with C{text}), by display name; at most C{limit} of them,
+        and how many match in all.
+        """
+        words = fulltext.words(text)
+        if not words:
+            return [], 0
+        rows = await self._database.query(
+            "SELECT a.id, a.address, a.display_name, count(*) OVER () FROM accounts a"
+            f" WHERE NOT a.disabled AND (a.directory @@ to_tsquery('{fulltext.CONFIG}', %(query)s)"
+            " OR a.address LIKE %(prefix)s"
+            " OR a.id IN (SELECT account_id FROM account_aliases WHERE address LIKE %(prefix)s))"
+            " ORDER BY lower(a.display_name), a.address LIMIT %(limit)s",
+            {"query": fulltext.prefix_tsquery(words), "prefix": _like_prefix(text), "limit": limit},
+        )
+        total = rows[0][3] if rows else 0
+        return [DirectoryEntry(*row[:3]) for row in rows], total
+
+    async def by_address(self, address: str) -> DirectoryEntry | None:
+        """
+        The enabled account owning C{address} as its address or an alias.
+        """
+        address = address.strip().lower()
+        row = await self._database.query_one(
+            "SELECT a.id, a.address, a.display_name FROM accounts a"
+            " WHERE NOT a.disabled AND (a.address = %(address)s"
+            " OR a.id IN (SELECT account_id FROM account_aliases WHERE address = %(address)s))"
+            " LIMIT 1",
+            {"address": address},
+        )
+        return DirectoryEntry(*row) if row else None
+
+
+def _like_prefix(text: str) -> str:
+    """
+    A LIKE pattern for addresses starting with C{text} (stored lower-case).
+    """
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
