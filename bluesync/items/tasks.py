@@ -31,7 +31,7 @@ Utc* is computed from `tz` (the device's zone, default UTC).
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Sequence
 
 import icalendar
