@@ -19,6 +19,7 @@ from bluesync.items.email import MessageSummary, parse_message, rendition
 from bluesync.items.records import to_record
 from bluesync.store.accounts import Account
 from bluesync.store.folders import INBOX
+from bluesync.store.fulltext import SearchText
 from bluesync.store.items import NewItem
 
 CONTENT_CLASS = "Email"
@@ -69,6 +70,8 @@ def new_email_item(raw: bytes, received: datetime) -> NewItem:
         summary=summary_record(summary),
         columns=columns,
         rendition=to_record(rendition(raw)),
+        search=SearchText(summary.subject, f"{summary.from_} {summary.to} {summary.cc}",
+                          summary.body_text_for_search),
     )
 
 
