@@ -90,6 +90,7 @@ class Outgoing:
     sender: str                     # the envelope sender (MAIL FROM)
     recipients: tuple[str, ...]     # To, Cc and Bcc addresses, each once
     message_id: str
+    message_id_given: bool          # False: we made it up
 
 
 # ---------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def prepare(raw: bytes, *, address: str, display_name: str, own_addresses: Colle
     fields = added + parsed.fields
     stored = parsed.join(fields)
     transmitted = parsed.join(f for f in fields if _field_name(f) != b"bcc")
-    return Outgoing(stored, transmitted, envelope, recipients, message_id)
+    return Outgoing(stored, transmitted, envelope, recipients, message_id, bool(message_ids))
 
 
 def _recipients(headers: Message) -> tuple[str, ...]:
@@ -287,12 +288,17 @@ def _original(raw: bytes) -> _Original:
         message=msg,
         message_id=ids[0] if ids else "",
         references=tuple(references),
-        from_=classify.display(classify.addresses(msg, "From")),
-        to=classify.display(classify.addresses(msg, "To")),
-        cc=classify.display(classify.addresses(msg, "Cc")),
+        from_=_people(classify.addresses(msg, "From")),
+        to=_people(classify.addresses(msg, "To")),
+        cc=_people(classify.addresses(msg, "Cc")),
         date=mime.header_text(msg, "Date"),
         subject=mime.header_text(msg, "Subject"),
     )
+
+
+def _people(pairs: list[tuple[str, str]]) -> str:
+    """Addresses as people read them in a quote: Carol <carol@example.net>."""
+    return ", ".join(f"{name} <{address}>" if name and address else name or address for name, address in pairs)
 
 
 def _threading(parsed: _Raw, original: _Original, in_reply_to: bool) -> list[bytes]:
