@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from bluesync.config import Config
 from bluesync.eas.context import ServerContext
 from bluesync.mail.lmtp import LMTPFactory
+from bluesync.mail.outbound import OutboundQueue
 from bluesync.push.listener import ChangeListener
 from bluesync.push.notifier import Notifier
 from bluesync.store.store import OpenStore, open_store
@@ -60,8 +61,12 @@ class BluesyncService(MultiService):
     async def _start(self) -> None:
         self.opened = await open_store(self.config)
         notifier = await self._start_push()
+        # Stops after the ports (no new submissions), before the database.
+        outbound = OutboundQueue(self.opened.store, self.config.mail, self.reactor)
+        self.stop_hooks.append(outbound.stop)
         self.context = ServerContext(
-            config=self.config, store=self.opened.store, clock=self.reactor, notifier=notifier
+            config=self.config, store=self.opened.store, clock=self.reactor, notifier=notifier,
+            outbound=outbound,
         )
         site = build_site(self.context)
         for description in self.config.server.listen:
@@ -78,6 +83,8 @@ class BluesyncService(MultiService):
                 port=getattr(address, "port", ""),
             )
         await self._start_lmtp()
+        # Resumes the mail queued before a restart.
+        await outbound.start()
         self._announce()
 
     async def _start_push(self) -> Notifier:
