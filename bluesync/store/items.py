@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any, Iterable
 
 import psycopg2
-from psycopg2 import errors as pg_errors
 
 from bluesync.store.changes import stamp
 from bluesync.store.database import Database, Transaction
@@ -390,25 +389,26 @@ class ItemStore:
         modseq), or None if the item is not in the source folder.
 
         @raise ItemLocked: another transaction holds the item; MoveItems
-            answers Status 7 instead of queueing behind it.
+            answers Status 7 instead of queueing behind it.  (SKIP LOCKED,
+            not NOWAIT: NOWAIT's lock_not_available error is an
+            OperationalError, which the pool takes for a dead connection.)
         """
 
         async def work(transaction: Transaction):
+            where = "WHERE id = %s AND folder_id = %s AND account_id = %s"
             row = await transaction.query_one(
-                "SELECT 1 FROM items WHERE id = %s AND folder_id = %s AND account_id = %s FOR UPDATE NOWAIT",
-                (item_id, source_id, account_id),
+                f"SELECT 1 FROM items {where} FOR UPDATE SKIP LOCKED", (item_id, source_id, account_id)
             )
             if row is None:
+                if await transaction.query_one(f"SELECT 1 FROM items {where}", (item_id, source_id, account_id)):
+                    raise ItemLocked(item_id)
                 return None
             gone, arrived = await self._relocate(transaction, account_id, [(item_id, source_id)], destination_id)
             await _remember_own(transaction, device_pk, source_id, {item_id: gone[item_id]})
             await _remember_own(transaction, device_pk, destination_id, {item_id: arrived[item_id]})
             return gone[item_id], arrived[item_id]
 
-        try:
-            return await self._database.transaction(work)
-        except pg_errors.LockNotAvailable:
-            raise ItemLocked(item_id) from None
+        return await self._database.transaction(work)
 
     async def move_conversation(self, account_id: int, conversation_id: bytes, destination_id: int,
                                 skip_folders: Iterable[int] = ()) -> tuple[int, dict[int, int]]:
