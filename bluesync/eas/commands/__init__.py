@@ -13,6 +13,7 @@ from typing import Awaitable, Callable
 from bluesync.eas.commands import foldercreate, folderdelete, foldersync, folderupdate, getitemestimate, sync
 from bluesync.eas.commands import ping, provision, settings
 from bluesync.eas.commands import getattachment, itemoperations, moveitems
+from bluesync.eas.commands import resolverecipients, search
 
 COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "Sync": sync.handle,
@@ -27,4 +28,6 @@ COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "MoveItems": moveitems.handle,
     "ItemOperations": itemoperations.handle,
     "GetAttachment": getattachment.handle,
+    "Search": search.handle,
+    "ResolveRecipients": resolverecipients.handle,
 }
