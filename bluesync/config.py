@@ -96,6 +96,48 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class DevicesConfig:
+    """
+    Protection limits, with Exchange-like defaults.  0 disables a limit.
+    """
+
+    max_devices_per_account: int = 100
+    # Requests of one account answered at the same time; held Pings and
+    # Sync waits do not count.
+    max_concurrent_requests: int = 10
+    # Autoblock: Syncs answered with nothing, per device and minute; distinct
+    # user agents per device and hour; and how long the block lasts.
+    autoblock_empty_syncs: int = 150
+    autoblock_user_agents: int = 5
+    autoblock_duration: float = 3600.0
+
+
+@dataclass(frozen=True)
+class LoginConfig:
+    """
+    Throttling of failed logins (EAS and the admin page).
+    """
+
+    # Failures of one account from one address before each further attempt
+    # waits: 1 s, doubling with each failure up to max_delay.
+    failures_before_delay: int = 5
+    max_delay: float = 900.0
+    # Failures from one address, whatever the account, and of one account,
+    # whatever the address, before that address (or every address that has
+    # not logged in to the account successfully) waits the same way.
+    address_failures: int = 30
+    account_failures: int = 50
+    # How long failures are remembered.
+    window: float = 3600.0
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    listen: tuple[str, ...] = ("tcp:8081:interface=127.0.0.1",)
+    session_lifetime: float = 8 * 3600.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -103,6 +145,9 @@ class Config:
     push: PushConfig = field(default_factory=PushConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
+    login: LoginConfig = field(default_factory=LoginConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
 
 
 def _endpoints(text: str) -> tuple[str, ...]:
@@ -238,6 +283,30 @@ _SCHEMA: dict[str, tuple[type, dict[str, Callable[[str], Any]]]] = {
             "max_attachment_size": _nonnegative_int,
             "unknown_device": _choice("allow", "quarantine", "block"),
         },
+    ),
+    "devices": (
+        DevicesConfig,
+        {
+            "max_devices_per_account": _nonnegative_int,
+            "max_concurrent_requests": _nonnegative_int,
+            "autoblock_empty_syncs": _nonnegative_int,
+            "autoblock_user_agents": _nonnegative_int,
+            "autoblock_duration": _duration,
+        },
+    ),
+    "login": (
+        LoginConfig,
+        {
+            "failures_before_delay": _nonnegative_int,
+            "max_delay": _duration,
+            "address_failures": _nonnegative_int,
+            "account_failures": _nonnegative_int,
+            "window": _duration,
+        },
+    ),
+    "admin": (
+        AdminConfig,
+        {"listen": _endpoints, "session_lifetime": _duration},
     ),
 }
 
