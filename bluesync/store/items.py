@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 import psycopg2
+from psycopg2 import errors as pg_errors
 
 from bluesync.store.changes import stamp
 from bluesync.store.database import Database, Transaction
@@ -180,6 +181,81 @@ class ItemStore:
             (origin_device, client_id),
         )
         return _item(row) if row else None
+
+    async def add_from_device(self, account_id: int, folder_id: int, new: NewItem, device_pk: int,
+                              client_id: str) -> tuple[Item, bool]:
+        """
+        Store an item a device added with a ClientId (a Sync Add), once:
+        a resent Add finds the item the first one stored.  Returns the item
+        (without content) and whether it was stored now.
+        """
+
+        async def work(transaction: Transaction) -> int:
+            return await self.insert(transaction, account_id, folder_id, new, device_pk, client_id)
+
+        existing = await self.by_client_id(device_pk, client_id)
+        if existing is None:
+            try:
+                item_id = await self._database.transaction(work)
+            except pg_errors.UniqueViolation:
+                # The same Add, resent while the first was being stored.
+                item_id = None
+            if item_id is not None:
+                return await self.get(account_id, item_id, with_content=False), True
+            existing = await self.by_client_id(device_pk, client_id)
+        return existing, False
+
+    async def replace_content(self, account_id: int, folder_id: int, item_id: int, new: NewItem, *,
+                              expected_modseq: int | None = None, read=None, flag: dict | None = None,
+                              set_flag: bool = False, categories: tuple[str, ...] | None = None) -> int | None:
+        """
+        Give an item new content (a draft saved again): the bytes, summary,
+        rendition, searchable columns and words of C{new}, and optionally
+        new shared state, stamped so the account's other devices receive
+        the change.  The item keeps its id, so its ServerId.  Returns the
+        new modseq, or None if the item is not in that folder.
+
+        @param expected_modseq: the modseq the new content was derived
+            from; if the item changed since, nothing is written.
+        @raise ItemChanged: the item's modseq is not C{expected_modseq}.
+        """
+        columns = {k: v for k, v in new.columns.items() if k in _ITEM_COLUMNS}
+        unknown = set(new.columns) - _ITEM_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown item columns {sorted(unknown)}")
+
+        async def work(transaction: Transaction) -> int | None:
+            row = await transaction.query_one(
+                "SELECT modseq FROM items WHERE id = %s AND folder_id = %s AND account_id = %s FOR UPDATE",
+                (item_id, folder_id, account_id),
+            )
+            if row is None:
+                return None
+            if expected_modseq is not None and row[0] != expected_modseq:
+                raise ItemChanged(item_id)
+            (modseq,) = await stamp(transaction, account_id, folder_id)
+            sets = ["modseq = %s", "content = %s", "summary = %s", "rendition = %s"]
+            params: list[Any] = [modseq, psycopg2.Binary(new.content), json.dumps(new.summary),
+                                 json.dumps(new.rendition) if new.rendition is not None else None]
+            for name, value in columns.items():
+                sets.append(f"{name} = %s")
+                params.append(psycopg2.Binary(value) if isinstance(value, (bytes, bytearray)) else value)
+            if new.search is not None:
+                sets.append(f"search = {VECTOR_SQL}")
+                params.extend(new.search.parameters())
+            if read is not None:
+                sets.append("read = %s")
+                params.append(read)
+            if set_flag:
+                sets.append("flag = %s")
+                params.append(json.dumps(flag) if flag is not None else None)
+            if categories is not None:
+                sets.append("categories = %s")
+                params.append(list(categories))
+            await transaction.execute(f"UPDATE items SET {', '.join(sets)} WHERE id = %s", (*params, item_id))
+            return modseq
+
+        return await self._database.transaction(work)
 
     async def changes(self, account_id: int, folder_id: int, since: int, limit: int,
                       received_after: datetime | None = None, with_content: bool = True) -> "ChangeBatch":
@@ -504,6 +580,13 @@ class ItemStore:
 class ItemLocked(Exception):
     """
     The item is locked by another transaction (MoveItems Status 7).
+    """
+
+
+class ItemChanged(Exception):
+    """
+    The item changed since the caller read it (replace_content with an
+    expected modseq): read it again and redo the edit.
     """
 
 
