@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 from twisted.logger import Logger
 
-from bluesync.eas import render
+from bluesync.eas import drafts, render
 from bluesync.eas.context import CommandContext
 from bluesync.eas.responses import wbxml_response
 from bluesync.eas.syncoptions import OptionsError, SyncOptions, parse_options
@@ -70,6 +70,7 @@ class ClientCommand:
     server_id: str | None = None
     client_id: str | None = None
     application_data: object = None
+    send: bool = False          # email2:Send (16.x drafts)
 
 
 @dataclass
@@ -152,7 +153,7 @@ def parse_request(document, config) -> SyncRequest:
                 raise SyncRequestError(PROTOCOL_ERROR, f"unknown command {kind}")
             request.commands.append(
                 ClientCommand(kind, _text(command, "ServerId"), _text(command, "ClientId"),
-                              command.find(A + "ApplicationData"))
+                              command.find(A + "ApplicationData"), drafts.send_requested(command))
             )
         collections.append(request)
     if len(collections) > MAX_COLLECTIONS:
@@ -205,7 +206,8 @@ class CollectionResult:
     sync_key: str | None = None
     klass: str = "Email"
     commands: list = field(default_factory=list)      # (kind, server_id, element)
-    responses: list = field(default_factory=list)     # (kind, client_id|server_id, status, extra element)
+    # (kind, server_id, or for an Add client_id or (client_id, server_id), status, extra element)
+    responses: list = field(default_factory=list)
     more_available: bool = False
 
     @property
@@ -233,6 +235,7 @@ class SyncHandler:
         self.config = ctx.server.config
         self.clock = ctx.server.clock
         self.engine = SyncEngine(self.store, self.clock)
+        self.drafts = drafts.Drafts(ctx)
         self.deadline = self.clock.seconds() + self.config.sync.time_budget
 
     async def run(self) -> Response:
@@ -370,6 +373,9 @@ class SyncHandler:
             batch = await self.engine.collect(
                 self.account.id, folder, state, self._window(request, collection), options.filter_type
             )
+            # The engine skips the device's changes of earlier requests;
+            # those of this request must not be echoed either.
+            batch.changes = [c for c in batch.changes if own.get(c.item_id) != c.modseq]
             self._render(folder, batch, options, result)
         if batch is None:
             batch = Batch(upto=state.modseq)
@@ -405,13 +411,21 @@ class SyncHandler:
                 result.commands.append(("SoftDelete" if change.kind == SOFT_DELETE else "Delete", server_id, None))
                 continue
             if change.kind == ADD:
-                data = render.application_data(change.item, server_id, version, options)
+                data = self._application_data(folder, change.item, server_id, options)
                 if data is not None:
                     result.commands.append(("Add", server_id, data))
+            elif drafts.is_drafts(folder):
+                data = self.drafts.change_data(change.item, server_id, options)
+                result.commands.append(("Change", server_id, data))
             else:
                 data = render.change_data(change.item, version)
                 if data is not None:
                     result.commands.append(("Change", server_id, data))
+
+    def _application_data(self, folder, item, server_id: str, options: SyncOptions):
+        if drafts.is_drafts(folder):
+            return self.drafts.application_data(item, server_id, options)
+        return render.application_data(item, server_id, self.ctx.version, options)
 
     async def _client_commands(self, folder, collection: CollectionRequest, options: SyncOptions,
                                result: CollectionResult) -> dict[int, int]:
@@ -422,18 +436,26 @@ class SyncHandler:
         own: dict[int, int] = {}
         for command in collection.commands:
             if command.kind == "Add":
-                # Email Adds (16.x drafts) and PIM classes come with their issues.
-                result.responses.append(("Add", command.client_id, CONVERSION_ERROR, None))
+                if drafts.is_drafts(folder):
+                    result.responses.append(await self.drafts.add(folder, command, own))
+                else:
+                    # Email outside Drafts: Status 6 (MS-ASCMD 2.2.3.7.2).
+                    # PIM classes come with their issues.
+                    result.responses.append(("Add", command.client_id, CONVERSION_ERROR, None))
                 continue
             parsed = parse_item_id(command.server_id)
             item_id = parsed[1] if parsed and parsed[0] == folder.id else None
             if command.kind == "Fetch":
                 item = (await self.store.items.get_many(self.account.id, [item_id], folder.id)).get(item_id) if item_id else None
-                data = render.application_data(item, command.server_id, self.ctx.version, options) if item else None
+                data = self._application_data(folder, item, command.server_id, options) if item else None
                 if data is None:
                     result.responses.append(("Fetch", command.server_id, NOT_FOUND, None))
                 else:
                     result.responses.append(("Fetch", command.server_id, SUCCESS, data))
+            elif command.kind == "Change" and drafts.is_drafts(folder):
+                response = await self.drafts.change(folder, item_id, command, own, collection.sync_key)
+                if response is not None:
+                    result.responses.append(response)
             elif command.kind == "Change":
                 status = await self._change(folder, item_id, command, own)
                 if status != SUCCESS:
@@ -508,7 +530,10 @@ class SyncHandler:
                 for kind, identifier, status, data in result.responses:
                     response = _element(responses, kind)
                     if kind == "Add":
-                        _element(response, "ClientId", identifier)
+                        client_id, server_id = identifier if isinstance(identifier, tuple) else (identifier, None)
+                        _element(response, "ClientId", client_id)
+                        if server_id is not None:
+                            _element(response, "ServerId", server_id)
                     else:
                         _element(response, "ServerId", identifier)
                     _element(response, "Status", status)

@@ -1,0 +1,319 @@
+"""
+Drafts through Sync (16.0 and 16.1): a device adds, changes, deletes and
+sends the messages of its Drafts folder (MS-ASEMAIL 2.2.2.69 Send,
+MS-ASAIRS 2.2.2.2 and 2.2.2.21 attachment Add and Delete, MS-ASCMD
+2.2.3.7.2 Add and 2.2.3.24 Change).  bluesync/eas/commands/sync.py hands
+the commands of a Drafts collection here; items/drafts.py turns what the
+device wrote into the stored message.
+
+Rules (MS-ASCMD 2.2.3.7.2 and 2.2.3.154):
+
+- Email Adds are accepted in the Drafts folder only, and only from 16.0:
+  any other email Add is answered Status 6, as the spec says.
+- An Add is answered with ClientId, ServerId, Status and, when it added
+  attachments, an ApplicationData mapping each attachment ClientId to its
+  FileReference; a Change is answered only when it failed or added
+  attachments (with the same mapping).
+- A resent Add (same device, same ClientId) gets the same ServerId and
+  mapping and stores nothing.  A resent Change (its request used the
+  previous sync key) does not delete attachments again: FileReferences are
+  part numbers, and after a delete they may name another attachment.
+- A Change that renumbers attachments is not treated as the device's own:
+  the device is sent the whole draft back, with the new FileReferences.
+- Drafts are served with Email2:IsDraft and the Bcc recipients, and a
+  server Change of a draft carries the whole draft (16.x), since its
+  content, not only its flags, changes.
+- Send (an empty email2:Send in the Add or Change, after ApplicationData)
+  saves the draft, then submits it; the draft leaves Drafts and a copy is
+  kept in Sent Items.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+
+from twisted.logger import Logger
+
+from bluesync.eas import render
+from bluesync.eas.context import CommandContext
+from bluesync.eas.syncoptions import SyncOptions
+from bluesync.items import drafts, email
+from bluesync.items.email_changes import UNCHANGED, ChangeError, ClientChange, client_change
+from bluesync.items.records import from_record, to_record
+from bluesync.mail.delivery import new_email_item
+from bluesync.store.folders import DRAFTS
+from bluesync.store.items import ItemChanged
+
+log = Logger()
+
+# MS-ASCMD 2.2.3.177.17: Status (Sync).
+SUCCESS = 1
+SERVER_ERROR = 5
+CONVERSION_ERROR = 6
+NOT_FOUND = 8
+
+SEND = "{Email2:}Send"
+# Another device saving the same draft at the same moment: read it again
+# and redo the edit this many times before giving up.
+ATTEMPTS = 3
+UTC = timezone.utc
+
+
+def is_drafts(folder) -> bool:
+    return folder.type == DRAFTS and folder.content_class == "Email"
+
+
+def send_requested(command_element) -> bool:
+    """Whether a Sync Add or Change element carries email2:Send."""
+    return command_element.find(SEND) is not None
+
+
+class DraftSendUnavailable(Exception):
+    """
+    No mail submission service to send a draft through.
+    """
+
+
+class Drafts:
+    """
+    The Drafts collection of one Sync request.
+    """
+
+    def __init__(self, ctx: CommandContext) -> None:
+        self.ctx = ctx
+        self.store = ctx.server.store
+        self.account = ctx.account
+        self.device = ctx.device
+        self.config = ctx.server.config
+
+    @property
+    def editable(self) -> bool:
+        """Drafts are written through Sync from 16.0 (MS-ASEMAIL 2.2.2.69)."""
+        return self.ctx.version_number >= 16.0
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.ctx.server.clock.seconds(), UTC).replace(microsecond=0)
+
+    @property
+    def _origin(self) -> str:
+        return str(self.device.id)
+
+    def _sender(self) -> drafts.Sender:
+        return drafts.Sender(self.account.address, self.account.display_name)
+
+    def _log_refusal(self, what: str, identifier, error) -> None:
+        log.info("{account} {device}: draft {what} {identifier} refused: {error}", account=self.account.address,
+                 device=self.device.device_id, what=what, identifier=identifier, error=str(error))
+
+    # -- serving -----------------------------------------------------------
+
+    def application_data(self, item, server_id: str, options: SyncOptions):
+        """
+        A draft as a Sync Add, Change (16.x) or Fetch sends it: with
+        Email2:IsDraft and the Bcc recipients.
+        """
+        return email.application_data(
+            item.content,
+            from_record(email.MessageSummary, item.summary),
+            render.email_state(item),
+            version=self.ctx.version,
+            body_preferences=options.body_preferences or render.PLAIN_TEXT,
+            mime_support=options.mime_support,
+            mime_truncation=options.mime_truncation,
+            file_reference_prefix=f"{server_id}:",
+            is_draft=True,
+            prepared=from_record(email.Rendition, item.rendition) if item.rendition else None,
+        )
+
+    def change_data(self, item, server_id: str, options: SyncOptions):
+        if self.editable:
+            return self.application_data(item, server_id, options)
+        return render.change_data(item, self.ctx.version)
+
+    # -- Add ---------------------------------------------------------------
+
+    async def add(self, folder, command, own: dict[int, int]):
+        """
+        A Sync Add in the Drafts folder; its Responses entry
+        ("Add", (ClientId, ServerId or None), Status, ApplicationData).
+        """
+        client_id = command.client_id or ""
+        if not self.editable or not client_id or len(client_id) > drafts.MAX_CLIENT_ID:
+            self._log_refusal("Add", client_id, "not 16.0+" if not self.editable else "no usable ClientId")
+            return ("Add", (client_id, None), CONVERSION_ERROR, None)
+        existing = await self.store.items.by_client_id(self.device.id, client_id)
+        if existing is not None:
+            return await self._added_before(folder, existing, command, own)
+        try:
+            edit = drafts.parse_edit(command.application_data)
+            state = client_change(command.application_data)
+        except (drafts.DraftError, ChangeError) as e:
+            self._log_refusal("Add", client_id, e)
+            return ("Add", (client_id, None), CONVERSION_ERROR, None)
+        now = self._now()
+        draft = drafts.build(edit, sender=self._sender(), now=now, hostname=self.config.mail.hostname,
+                             origin=self._origin)
+        if len(draft.raw) > self.config.mail.max_message_size:
+            self._log_refusal("Add", client_id, f"{len(draft.raw)} bytes is over [mail] max_message_size")
+            return ("Add", (client_id, None), CONVERSION_ERROR, None)
+        new = self._new_item(draft.raw, now, state)
+        item, created = await self.store.items.add_from_device(self.account.id, folder.id, new, self.device.id,
+                                                               client_id)
+        server_id = f"{folder.id}:{item.id}"
+        if created:
+            own[item.id] = item.modseq
+        log.info("{account} {device}: draft {server_id} added ({attachments} attachments)",
+                 account=self.account.address, device=self.device.device_id, server_id=server_id,
+                 attachments=len(draft.attachments))
+        status = SUCCESS
+        if command.send:
+            status = await self._send(folder, item.id, draft.raw, now)
+        return ("Add", (client_id, server_id), status, drafts.attachment_ids(draft.attachments, f"{server_id}:"))
+
+    async def _added_before(self, folder, existing, command, own: dict[int, int]):
+        """
+        The answer to a resent Add: the ServerId issued the first time (the
+        draft may have been sent or moved since; the device then hears of
+        that as a Delete), and the attachments it added.  A draft to send
+        that is still in Drafts (sending failed the first time) is sent now.
+        """
+        client_id = command.client_id
+        server_id = f"{folder.id}:{existing.id}"
+        item = await self.store.items.get(self.account.id, existing.id)
+        attachments = drafts.added_by(item.content, self._origin) if item is not None else {}
+        log.info("{account} {device}: draft Add {client_id} resent, answered with {server_id}",
+                 account=self.account.address, device=self.device.device_id, client_id=client_id,
+                 server_id=server_id)
+        if item is not None and item.folder_id == folder.id and item.modseq == item.created_modseq:
+            # As the first time: the device has it, no Add for it.
+            own[item.id] = item.modseq
+        status = SUCCESS
+        if command.send and item is not None and item.folder_id == folder.id:
+            status = await self._send(folder, item.id, item.content, self._now())
+        return ("Add", (client_id, server_id), status, drafts.attachment_ids(attachments, f"{server_id}:"))
+
+    def _new_item(self, raw: bytes, now: datetime, state: ClientChange):
+        """
+        The stored form of a draft: the message as delivery would store it,
+        read unless the device says otherwise (the user is writing it).
+        """
+        new = new_email_item(raw, now)
+        return dataclasses.replace(
+            new,
+            read=True if state.read is UNCHANGED else state.read,
+            flag=to_record(state.flag) if state.flag not in (UNCHANGED, None) else None,
+            categories=() if state.categories is UNCHANGED else tuple(state.categories),
+        )
+
+    # -- Change ------------------------------------------------------------
+
+    async def change(self, folder, item_id: int | None, command, own: dict[int, int], sync_key: str):
+        """
+        A Sync Change of a draft; its Responses entry, or None when the
+        device needs none (a success without new attachments).  C{sync_key}
+        is the key the request came with.
+        """
+        server_id = command.server_id
+        if item_id is None:
+            return ("Change", server_id, NOT_FOUND, None)
+        try:
+            edit = drafts.parse_edit(command.application_data) if self.editable else drafts.DraftEdit()
+            state = client_change(command.application_data)
+        except (drafts.DraftError, ChangeError) as e:
+            self._log_refusal("Change", server_id, e)
+            return ("Change", server_id, CONVERSION_ERROR, None)
+        if edit.delete and await self._replayed(folder, sync_key):
+            log.info("{account}: draft Change of {server_id} resent: its attachment deletes were done",
+                     account=self.account.address, server_id=server_id)
+            edit = dataclasses.replace(edit, delete=())
+        now = self._now()
+        attachments: dict[str, int] = {}
+        raw = None
+        for _ in range(ATTEMPTS):
+            item = (await self.store.items.get_many(self.account.id, [item_id], folder.id)).get(item_id)
+            if item is None:
+                return ("Change", server_id, NOT_FOUND, None)
+            raw = item.content
+            if not edit.changes_content:
+                modseq = await self._change_state(folder, item_id, state)
+                renumbered = False
+                break
+            draft = drafts.apply(item.content, edit, file_reference_prefix=f"{server_id}:", sender=self._sender(),
+                                 now=now, hostname=self.config.mail.hostname, origin=self._origin)
+            if len(draft.raw) > self.config.mail.max_message_size:
+                self._log_refusal("Change", server_id, f"{len(draft.raw)} bytes is over [mail] max_message_size")
+                return ("Change", server_id, CONVERSION_ERROR, None)
+            new = new_email_item(draft.raw, now)
+            try:
+                modseq = await self.store.items.replace_content(
+                    self.account.id, folder.id, item_id, new, expected_modseq=item.modseq,
+                    read=None if state.read is UNCHANGED else state.read,
+                    flag=to_record(state.flag) if state.flag not in (UNCHANGED, None) else None,
+                    set_flag=state.flag is not UNCHANGED,
+                    categories=None if state.categories is UNCHANGED else tuple(state.categories),
+                )
+            except ItemChanged:
+                continue
+            raw, attachments, renumbered = draft.raw, draft.attachments, draft.renumbered
+            break
+        else:
+            log.warn("{account}: draft {server_id} kept changing; Change not applied", account=self.account.address,
+                     server_id=server_id)
+            return ("Change", server_id, SERVER_ERROR, None)
+        if modseq is None and (edit.changes_content or state != ClientChange()):
+            return ("Change", server_id, NOT_FOUND, None)
+        if modseq is not None and not renumbered:
+            own[item_id] = modseq
+        status = SUCCESS
+        if command.send:
+            status = await self._send(folder, item_id, raw, now)
+        if status != SUCCESS or attachments:
+            return ("Change", server_id, status, drafts.attachment_ids(attachments, f"{server_id}:"))
+        return None
+
+    async def _replayed(self, folder, sync_key: str) -> bool:
+        """
+        Whether the request repeats one already answered: it came with a
+        key older than the device's newest for the folder.
+        """
+        latest = (await self.store.sync_states.latest(self.device.id, [folder.id])).get(folder.id)
+        return latest is not None and latest.key != sync_key
+
+    async def _change_state(self, folder, item_id: int, state: ClientChange) -> int | None:
+        if state == ClientChange():
+            return None
+        return await self.store.items.update_state(
+            self.account.id, folder.id, item_id,
+            read=None if state.read is UNCHANGED else state.read,
+            flag=to_record(state.flag) if state.flag not in (UNCHANGED, None) else None,
+            set_flag=state.flag is not UNCHANGED,
+            categories=None if state.categories is UNCHANGED else tuple(state.categories),
+        )
+
+    # -- Send --------------------------------------------------------------
+
+    async def _send(self, folder, item_id: int, raw: bytes, now: datetime) -> int:
+        """
+        Submit a saved draft; on success it leaves Drafts (the device is
+        sent the Delete) and a copy is kept in Sent Items.
+        """
+        try:
+            await submit_draft(self.ctx, drafts.sendable(raw), now)
+        except DraftSendUnavailable as e:
+            log.error("{account}: draft {server_id} not sent: {error}", account=self.account.address,
+                      server_id=f"{folder.id}:{item_id}", error=str(e))
+            return SERVER_ERROR
+        await self.store.items.delete(self.account.id, folder.id, item_id)
+        log.info("{account} {device}: draft {server_id} sent", account=self.account.address,
+                 device=self.device.device_id, server_id=f"{folder.id}:{item_id}")
+        return SUCCESS
+
+
+async def submit_draft(ctx: CommandContext, raw: bytes, now: datetime) -> None:
+    """
+    Hand a draft to the mail submission service.
+
+    @raise DraftSendUnavailable: there is none yet.
+    """
+    raise DraftSendUnavailable("the mail submission service has no public API for drafts yet")
