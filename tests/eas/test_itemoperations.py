@@ -287,7 +287,7 @@ class ItemFetchTests(ItemOperationsTestCase):
         self.assertNotIn(b"Invoice", answer.body)
 
     async def test_protocol_errors(self):
-        """A Fetch without Store or target, or with two targets, is Status 2; a bad document is global 2."""
+        """A Fetch without Store or target, with two targets or a bad option is Status 2; a bad document is global 2."""
         answer = await self.post(
             f"<Fetch><airsyncbase:FileReference>{self.reference(LOGO_PART)}</airsyncbase:FileReference></Fetch>",
             "<Fetch><Store>Mailbox</Store></Fetch>",
@@ -296,8 +296,9 @@ class ItemFetchTests(ItemOperationsTestCase):
             item_fetch(self.inbox.server_id, self.server_id,
                        "<Options><airsyncbase:BodyPreference><airsyncbase:Type>x</airsyncbase:Type>"
                        "</airsyncbase:BodyPreference></Options>"),
+            f"<Fetch><Store/><airsync:ServerId>{self.server_id}</airsync:ServerId></Fetch>",
         )
-        self.assertEqual([status(f) for f in fetches(answer.document)], ["2"] * 4)
+        self.assertEqual([status(f) for f in fetches(answer.document)], ["2"] * 5)
         wrong = await self.client.post("ItemOperations", '<Sync xmlns="AirSync:"/>')
         self.assertEqual(text(wrong.document, "/itemoperations:ItemOperations/itemoperations:Status"), "2")
         self.assertEqual(find(wrong.document, "//itemoperations:Response"), [])

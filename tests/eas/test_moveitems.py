@@ -32,10 +32,15 @@ class MoveItemsTests(MailboxTestCase):
         self.item = await self.deliver(message(1, "Quarterly report"))
         self.server_id = f"{self.inbox.id}:{self.item}"
 
+    async def moves(self, *moves: tuple[str, str, str], client=None):
+        return await (client or self.client).post("MoveItems", move(*moves))
+
+    async def to_projects(self):
+        return await self.moves((self.server_id, self.inbox.server_id, self.projects.server_id))
+
     async def test_success(self):
         """A move answers Status 3 and the new ServerId, and the item is in the destination."""
-        answer = await self.client.post("MoveItems", move((self.server_id, self.inbox.server_id,
-                                                            self.projects.server_id)))
+        answer = await self.to_projects()
         self.assertEqual(results(answer), [(self.server_id, "3", f"{self.projects.id}:{self.item}")])
         self.assertEqual(await self.store.items.count(self.account.id, self.inbox.id), 0)
         self.assertEqual(await self.store.items.count(self.account.id, self.projects.id), 1)
@@ -49,8 +54,7 @@ class MoveItemsTests(MailboxTestCase):
         for client in (self.client, other):
             for folder in (self.inbox, self.projects):
                 keys[client.device_id, folder.id], _ = await self.synced(client, folder)
-        answer = await self.client.post("MoveItems", move((self.server_id, self.inbox.server_id,
-                                                            self.projects.server_id)))
+        answer = await self.to_projects()
         self.assertEqual(results(answer)[0][1], "3")
         new_id = f"{self.projects.id}:{self.item}"
         _, adds, deletes = await self.changes(other, self.inbox, keys["DEVICEB", self.inbox.id])
@@ -87,13 +91,11 @@ class MoveItemsTests(MailboxTestCase):
         bob_inbox = await self.folder(F.INBOX, bob)
         bob_item = await self.deliver(message(9, "private"), account=bob, folder=bob_inbox)
         foreign_item = f"{bob_inbox.id}:{bob_item}"
-        foreign = await self.client.post("MoveItems", move((foreign_item, bob_inbox.server_id,
-                                                             self.projects.server_id)))
-        missing = await self.client.post("MoveItems", move((foreign_item, "999999", self.projects.server_id)))
+        foreign = await self.moves((foreign_item, bob_inbox.server_id, self.projects.server_id))
+        missing = await self.moves((foreign_item, "999999", self.projects.server_id))
         self.assertEqual(results(foreign), [(foreign_item, "1", None)])
         self.assertEqual(foreign.body, missing.body)
-        smuggled = await self.client.post("MoveItems", move((foreign_item, self.inbox.server_id,
-                                                              self.projects.server_id)))
+        smuggled = await self.moves((foreign_item, self.inbox.server_id, self.projects.server_id))
         self.assertEqual(results(smuggled), [(foreign_item, "1", None)])
         self.assertEqual(await self.store.items.count(bob.id, bob_inbox.id), 1)
 
@@ -111,15 +113,13 @@ class MoveItemsTests(MailboxTestCase):
 
     async def test_same_folder(self):
         """Source and destination the same is Status 4."""
-        answer = await self.client.post("MoveItems", move((self.server_id, self.inbox.server_id,
-                                                            self.inbox.server_id)))
+        answer = await self.moves((self.server_id, self.inbox.server_id, self.inbox.server_id))
         self.assertEqual(results(answer), [(self.server_id, "4", None)])
 
     async def test_other_class(self):
         """A message cannot go into a calendar: Status 5."""
         calendar = await self.folder(F.CALENDAR)
-        answer = await self.client.post("MoveItems", move((self.server_id, self.inbox.server_id,
-                                                            calendar.server_id)))
+        answer = await self.moves((self.server_id, self.inbox.server_id, calendar.server_id))
         self.assertEqual(results(answer), [(self.server_id, "5", None)])
         self.assertEqual(await self.store.items.count(self.account.id, self.inbox.id), 1)
 

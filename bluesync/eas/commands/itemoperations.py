@@ -89,8 +89,8 @@ BLOCKED = 16
 MOVE_ALWAYS_REQUIRED = 155
 NOT_A_MAIL_FOLDER = 156
 
-# Bounds the work one request can ask for.
-MAX_OPERATIONS = 200
+# Bounds the work one request can ask for, far above what clients batch.
+MAX_OPERATIONS = 1000
 
 _RANGE = re.compile(r"^\s*(\d{1,10})\s*-\s*(\d{1,10})\s*$")
 
@@ -280,7 +280,7 @@ class ItemOperations:
             _sub(element, A + "ServerId", request.server_id)
         if request.file_reference is not None:
             _sub(element, B + "FileReference", request.file_reference)
-        if request.store is None:
+        if not request.store:
             result = self._refused("Fetch", PROTOCOL_ERROR, "no Store")
         elif request.store.replace(" ", "").lower() != "mailbox" or request.link_id is not None:
             result = self._refused("Fetch", UNKNOWN_STORE, f"Store {request.store!r} is not supported")

@@ -58,8 +58,9 @@ LOCKED = 7
 # MS-ASCMD 2.2.2: common status for a request that does not follow the schema.
 INVALID_XML = 103
 
-# Bounds the work one request can ask for; far above what phones batch.
-MAX_MOVES = 1000
+# Bounds the work one request can ask for (a move is one short
+# transaction); far above what a phone's bulk move sends.
+MAX_MOVES = 5000
 
 
 def q(name: str) -> str:
