@@ -14,6 +14,7 @@ from bluesync.eas.commands import foldercreate, folderdelete, foldersync, folder
 from bluesync.eas.commands import ping, provision, settings
 from bluesync.eas.commands import getattachment, itemoperations, moveitems
 from bluesync.eas.commands import resolverecipients, search
+from bluesync.eas.commands import sendmail, smartforward, smartreply
 
 COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "Sync": sync.handle,
@@ -30,4 +31,7 @@ COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "GetAttachment": getattachment.handle,
     "Search": search.handle,
     "ResolveRecipients": resolverecipients.handle,
+    "SendMail": sendmail.handle,
+    "SmartReply": smartreply.handle,
+    "SmartForward": smartforward.handle,
 }
