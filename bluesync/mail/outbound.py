@@ -158,7 +158,15 @@ class OutboundQueue:
 
     def wake(self) -> None:
         """
-        Look for due messages now (after a submission, or from the timer).
+        A message was just queued: try it now, even while the relay is
+        thought to be down (it may be back; one attempt tells).
+        """
+        self._relay_down_until = None
+        self._tick()
+
+    def _tick(self) -> None:
+        """
+        Look for due messages now (from wake, or from the timer).
         """
         if self._stopping:
             return
@@ -210,12 +218,12 @@ class OutboundQueue:
             if not (self._stopping and result.check(CancelledError)):
                 log.failure("outbound queue run failed; trying again in {delay}s", result, delay=ERROR_RETRY)
             if not self._stopping:
-                self._timer = self.clock.callLater(ERROR_RETRY, self.wake)
+                self._timer = self.clock.callLater(ERROR_RETRY, self._tick)
         waiters, self._idle = self._idle, []
         for waiter in waiters:
             waiter.callback(None)
         if self._again and not self._stopping and (self._timer is None or not self._timer.active()):
-            self.wake()
+            self._tick()
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -239,7 +247,7 @@ class OutboundQueue:
         if self._relay_down_until is not None:
             delay = max(delay, self._relay_down_until - now)
         self._cancel_timer()
-        self._timer = self.clock.callLater(delay, self.wake)
+        self._timer = self.clock.callLater(delay, self._tick)
 
     # -- one message -------------------------------------------------------
 

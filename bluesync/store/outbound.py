@@ -224,7 +224,8 @@ class OutboundStore:
     async def attempt(self, now: datetime,
                       send: Callable[[QueuedMessage], Awaitable[AttemptResult]]) -> bool:
         """
-        Claim the earliest message due at C{now}, await C{send(message)}
+        Claim a message due at C{now} (never tried ones first, then the
+        earliest due), await C{send(message)}
         with its row locked, and record the result (and store its report)
         in the same transaction.  False if nothing was due.  If C{send}
         raises, nothing is recorded and the message stays due.
@@ -234,7 +235,7 @@ class OutboundStore:
             row = await transaction.query_one(
                 "SELECT id, account_id, sender, recipients, message, attempts, created_at, next_attempt_at"
                 " FROM outbound WHERE state = %s AND next_attempt_at <= %s"
-                " ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                " ORDER BY attempts > 0, next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
                 (QUEUED, now),
             )
             if row is None:

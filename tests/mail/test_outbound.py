@@ -154,6 +154,45 @@ class RetryTests(QueueTestCase):
         row = await self.store.outbound.get(outbound_id)
         self.assertEqual((row.state, row.attempts), ("sent", 2))
 
+    async def test_new_message_not_held_behind_backoff(self):
+        """A message queued after the relay returns goes at once, though an older one still waits its turn."""
+        await self.relay.stop()
+        await self.submit(message=outgoing(subject="older"))
+        await self.run_queue()
+        await self.relay.start()
+        await self.submit(message=outgoing(subject="newer"))
+        await self.run_queue()
+        self.assertEqual([message_from_bytes(m.data)["Subject"] for m in self.relay.messages], ["newer"])
+        await self.advance(60)
+        self.assertEqual([message_from_bytes(m.data)["Subject"] for m in self.relay.messages], ["newer", "older"])
+
+    async def test_fresh_messages_first(self):
+        """A message never tried is claimed before retries that are due earlier."""
+        from datetime import timedelta
+
+        from bluesync.store.outbound import AttemptResult
+
+        now = self.now()
+        older = await self.store.outbound.submit(Submission(
+            account_id=self.account.id, device_id=None, client_id=None, now=now - timedelta(minutes=10),
+            sender="alice@example.org", recipients=("bob@example.net",), message=outgoing()))
+
+        async def defer_it(message):
+            return AttemptResult(pending=message.recipients, error="down",
+                                 next_attempt_at=now - timedelta(minutes=5))
+
+        self.assertTrue(await self.store.outbound.attempt(now - timedelta(minutes=10), defer_it))
+        newer = await self.submit()
+        claimed = []
+
+        async def record(message):
+            claimed.append(message.id)
+            return AttemptResult(delivered=message.recipients)
+
+        while await self.store.outbound.attempt(now, record):
+            pass
+        self.assertEqual(claimed, [newer, older])
+
     async def test_backoff_follows_the_schedule(self):
         """Attempts come after 60 s, then every 300 s (the last delay repeats)."""
         await self.relay.stop()
