@@ -45,8 +45,48 @@ class NewItem:
 # Columns a NewItem may set; anything else is a programming error.
 _ITEM_COLUMNS = frozenset(
     {"subject", "from_address", "date_received", "message_id", "size", "importance",
-     "has_attachments", "message_class", "conversation_id"}
+     "has_attachments", "message_class", "conversation_id",
+     # PIM items (migration 008).
+     "uid", "start_time", "end_time", "complete"}
 )
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """
+    A FilterType as a condition on items (MS-ASCMD 2.2.3.68.2): mail
+    received after a date, events still running after a date (a series
+    that never ends always is), tasks not complete.
+
+    Mail never leaves its filter by changing, so it is filtered out
+    strictly.  An event moved into the past or a task completed does:
+    L{ItemStore.changes} then reports it as a soft delete (the device may
+    hold it) instead of hiding the change.
+    """
+
+    received_after: datetime | None = None
+    ends_after: datetime | None = None
+    incomplete_only: bool = False
+
+    @property
+    def strict(self) -> bool:
+        return self.ends_after is None and not self.incomplete_only
+
+    def condition(self, prefix: str = "") -> tuple[str, dict[str, Any]]:
+        """
+        A boolean SQL expression (never NULL) over the items columns, with
+        its named parameters.
+        """
+        parts, params = [], {}
+        if self.received_after is not None:
+            parts.append(f"{prefix}date_received >= %(f_received)s")
+            params["f_received"] = self.received_after
+        if self.ends_after is not None:
+            parts.append(f"({prefix}end_time IS NULL OR {prefix}end_time >= %(f_ends)s)")
+            params["f_ends"] = self.ends_after
+        if self.incomplete_only:
+            parts.append(f"{prefix}complete IS NOT TRUE")
+        return (" AND ".join(parts) or "true"), params
 
 
 @dataclass(frozen=True)
@@ -182,6 +222,83 @@ class ItemStore:
         )
         return _item(row) if row else None
 
+    async def by_uid(self, account_id: int, folder_id: int, uid: str) -> Item | None:
+        """
+        The item of a folder with this vCard / iCalendar UID (the oldest,
+        should an import have stored it twice), without content.
+        """
+        row = await self._database.query_one(
+            f"SELECT {_COLUMNS} FROM items WHERE folder_id = %s AND account_id = %s AND uid = %s ORDER BY id LIMIT 1",
+            (folder_id, account_id, uid),
+        )
+        return _item(row) if row else None
+
+    async def ids_by_uid(self, account_id: int, folder_id: int, uids: Iterable[str]) -> dict[str, int]:
+        """
+        UID -> item id of the folder's items among C{uids}.
+        """
+        uids = list(uids)
+        if not uids:
+            return {}
+        rows = await self._database.query(
+            "SELECT DISTINCT ON (uid) uid, id FROM items WHERE folder_id = %s AND account_id = %s"
+            " AND uid = ANY(%s) ORDER BY uid, id",
+            (folder_id, account_id, uids),
+        )
+        return dict(rows)
+
+    async def store_batch(self, account_id: int, folder_id: int, added: list[NewItem],
+                          replaced: dict[int, NewItem]) -> list[int]:
+        """
+        Add C{added} to a folder and give the items of C{replaced} (item id
+        -> new content) their new content, in one transaction and one
+        stamp: what an import does, a few hundred items at a time.  Items
+        of C{replaced} that are not in the folder are skipped.  Returns
+        the ids of the added items, in order.
+        """
+        for new in [*added, *replaced.values()]:
+            unknown = set(new.columns) - _ITEM_COLUMNS
+            if unknown:
+                raise ValueError(f"unknown item columns {sorted(unknown)}")
+
+        async def work(transaction: Transaction) -> list[int]:
+            count = len(added) + len(replaced)
+            if not count:
+                return []
+            modseqs = iter(await stamp(transaction, account_id, folder_id, count))
+            ids = []
+            for new in added:
+                modseq = next(modseqs)
+                columns = dict(new.columns)
+                names = ["account_id", "folder_id", "modseq", "created_modseq", "content_class", "content",
+                         "summary", "read", "categories", *columns]
+                row = await transaction.query_one(
+                    f"INSERT INTO items ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) RETURNING id",
+                    [account_id, folder_id, modseq, modseq, new.content_class, psycopg2.Binary(new.content),
+                     json.dumps(new.summary), new.read, list(new.categories), *columns.values()],
+                )
+                ids.append(row[0])
+            for item_id, new in replaced.items():
+                sets = ["modseq = %s", "content = %s", "summary = %s", *(f"{name} = %s" for name in new.columns)]
+                await transaction.execute(
+                    f"UPDATE items SET {', '.join(sets)} WHERE id = %s AND folder_id = %s AND account_id = %s",
+                    [next(modseqs), psycopg2.Binary(new.content), json.dumps(new.summary), *new.columns.values(),
+                     item_id, folder_id, account_id],
+                )
+            return ids
+
+        return await self._database.transaction(work)
+
+    async def folder_items(self, account_id: int, folder_id: int) -> list[Item]:
+        """
+        Every item of a folder with its content, oldest first (an export).
+        """
+        rows = await self._database.query(
+            f"SELECT {_COLUMNS}{_CONTENT} FROM items WHERE account_id = %s AND folder_id = %s ORDER BY id",
+            (account_id, folder_id),
+        )
+        return [_with_content(row) for row in rows]
+
     async def add_from_device(self, account_id: int, folder_id: int, new: NewItem, device_pk: int,
                               client_id: str) -> tuple[Item, bool]:
         """
@@ -258,11 +375,14 @@ class ItemStore:
         return await self._database.transaction(work)
 
     async def changes(self, account_id: int, folder_id: int, since: int, limit: int,
-                      received_after: datetime | None = None, with_content: bool = True) -> "ChangeBatch":
+                      received_after: datetime | None = None, with_content: bool = True,
+                      item_filter: ItemFilter | None = None) -> "ChangeBatch":
         """
         Up to C{limit} changes after modseq C{since}, oldest first: an item
         created after C{since} is an add, otherwise a change; tombstones are
-        deletes.  C{received_after} (FilterType) hides older items.
+        deletes.  C{item_filter} (FilterType; C{received_after} is the
+        mail one) hides items outside it; a non-strict filter reports a
+        changed item that is now outside it as a soft delete.
 
         One statement, so one snapshot: when the batch is complete, its
         C{upto} is the folder's counter as of that snapshot, which covers
@@ -271,16 +391,28 @@ class ItemStore:
         raced with the query, and never lags behind filtered items (which
         would make a Ping fire forever).
         """
+        if item_filter is None and received_after is not None:
+            item_filter = ItemFilter(received_after=received_after)
         content = "i.content, i.rendition" if with_content else "NULL::bytea, NULL::jsonb"
-        date_clause = " AND i.date_received >= %(after)s" if received_after is not None else ""
+        params: dict[str, Any] = {"folder": folder_id, "account": account_id, "since": since, "limit": limit + 1}
+        filter_clause, inside = "", "true"
+        if item_filter is not None:
+            inside, filter_params = item_filter.condition("i.")
+            params.update(filter_params)
+            if item_filter.strict:
+                filter_clause = f" AND {inside}"
+            else:
+                # New items outside the filter are not the device's business;
+                # changed ones may be on it (they were inside before).
+                filter_clause = f" AND ({inside} OR i.created_modseq <= %(since)s)"
         rows = await self._database.query(
             "WITH f AS (SELECT modseq FROM folders WHERE id = %(folder)s AND account_id = %(account)s),"
             " ch AS (("
             f" SELECT i.id AS change_id, i.modseq AS change_modseq, i.created_modseq AS change_created,"
-            " false AS tomb, false AS soft,"
+            f" false AS tomb, NOT ({inside}) AS soft,"
             f" {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))}, {content}"
             " FROM items i WHERE i.account_id = %(account)s AND i.folder_id = %(folder)s"
-            f" AND i.modseq > %(since)s{date_clause}"
+            f" AND i.modseq > %(since)s{filter_clause}"
             " ORDER BY i.modseq LIMIT %(limit)s"
             ") UNION ALL ("
             " SELECT t.item_id, t.modseq, NULL, true, t.soft,"
@@ -288,8 +420,7 @@ class ItemStore:
             " FROM tombstones t WHERE t.folder_id = %(folder)s AND t.modseq > %(since)s"
             " ORDER BY t.modseq LIMIT %(limit)s))"
             " SELECT f.modseq, ch.* FROM f LEFT JOIN ch ON true ORDER BY ch.change_modseq LIMIT %(limit)s",
-            {"folder": folder_id, "account": account_id, "since": since, "limit": limit + 1,
-             "after": received_after},
+            params,
         )
         if not rows:
             raise LookupError(f"folder {folder_id} of account {account_id}")
@@ -301,6 +432,10 @@ class ItemStore:
             item_id, modseq, created, tomb, soft = row[1:6]
             if tomb:
                 changes.append(Change(SOFT_DELETE if soft else DELETE, item_id, modseq))
+            elif soft:
+                # Changed out of the filter (an event moved into the past,
+                # a task completed).
+                changes.append(Change(SOFT_DELETE, item_id, modseq))
             else:
                 item = _item(row[6:19], bytes(row[19]) if with_content and row[19] is not None else None, row[20])
                 changes.append(Change(ADD if created > since else CHANGE, item_id, modseq, item))
@@ -411,41 +546,51 @@ class ItemStore:
         )
         return {row[0]: _with_content(row) if with_content else _item(row) for row in rows}
 
-    async def ids_received_between(self, account_id: int, folder_id: int, start: datetime | None,
-                                   end: datetime | None, created_upto: int) -> list[int]:
-        """
-        Items of a folder received in [start, end) that existed at modseq
-        C{created_upto}: what a FilterType change adds to or removes from a
-        device.
-        """
-        clauses, params = [], [account_id, folder_id, created_upto]
-        if start is not None:
-            clauses.append(" AND date_received >= %s")
-            params.append(start)
-        if end is not None:
-            clauses.append(" AND date_received < %s")
-            params.append(end)
-        rows = await self._database.query(
-            "SELECT id FROM items WHERE account_id = %s AND folder_id = %s AND created_modseq <= %s"
-            + "".join(clauses) + " ORDER BY modseq",
-            params,
-        )
-        return [row[0] for row in rows]
-
     async def count_changes(self, account_id: int, folder_id: int, since: int,
-                            received_after: datetime | None = None) -> int:
-        date_clause = " AND date_received >= %s" if received_after is not None else ""
-        params: list[Any] = [account_id, folder_id, since]
-        if received_after is not None:
-            params.append(received_after)
+                            received_after: datetime | None = None,
+                            item_filter: ItemFilter | None = None) -> int:
+        """
+        How many changes L{changes} would report after C{since}.
+        """
+        if item_filter is None and received_after is not None:
+            item_filter = ItemFilter(received_after=received_after)
+        params: dict[str, Any] = {"account": account_id, "folder": folder_id, "since": since}
+        clause = ""
+        if item_filter is not None:
+            inside, filter_params = item_filter.condition()
+            params.update(filter_params)
+            clause = f" AND {inside}" if item_filter.strict else f" AND ({inside} OR created_modseq <= %(since)s)"
         row = await self._database.query_one(
-            f"SELECT count(*) FROM items WHERE account_id = %s AND folder_id = %s AND modseq > %s{date_clause}",
+            "SELECT count(*) FROM items WHERE account_id = %(account)s AND folder_id = %(folder)s"
+            f" AND modseq > %(since)s{clause}",
             params,
         )
         tombstones = await self._database.query_one(
             "SELECT count(*) FROM tombstones WHERE folder_id = %s AND modseq > %s", (folder_id, since)
         )
         return row[0] + tombstones[0]
+
+    async def ids_crossing_filter(self, account_id: int, folder_id: int, old: ItemFilter | None,
+                                  new: ItemFilter | None, created_upto: int) -> tuple[list[int], list[int]]:
+        """
+        What a FilterType change moves, among the items that existed at
+        modseq C{created_upto}: (ids inside C{old} and outside C{new}, ids
+        outside C{old} and inside C{new}); None is "every item".
+        """
+        old_condition, old_params = (old or ItemFilter()).condition()
+        new_condition, new_params = (new or ItemFilter()).condition()
+        # Both filters may use the same parameter names with other values.
+        old_condition = old_condition.replace("%(f_", "%(old_f_")
+        params: dict[str, Any] = {"account": account_id, "folder": folder_id, "upto": created_upto,
+                                  **{f"old_{k}": v for k, v in old_params.items()}, **new_params}
+        rows = await self._database.query(
+            f"SELECT id, {new_condition} FROM items WHERE account_id = %(account)s AND folder_id = %(folder)s"
+            f" AND created_modseq <= %(upto)s AND ({old_condition}) <> ({new_condition}) ORDER BY modseq",
+            params,
+        )
+        leaving = [item_id for item_id, inside in rows if not inside]
+        entering = [item_id for item_id, inside in rows if inside]
+        return leaving, entering
 
     async def count(self, account_id: int, folder_id: int) -> int:
         row = await self._database.query_one(
