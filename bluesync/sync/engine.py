@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from bluesync.store.folders import Folder
-from bluesync.store.items import ADD, CHANGE, SOFT_DELETE, Change
+from bluesync.store.items import ADD, CHANGE, SOFT_DELETE, Change, ItemFilter
 from bluesync.store.syncstate import SyncState
 
 # MS-ASCMD 2.2.3.68.2: FilterType -> how far back items are synced.
@@ -39,6 +39,25 @@ def filter_cutoff(filter_type: int, now: datetime) -> datetime | None:
     if days is None:
         return None
     return now - timedelta(days=days)
+
+
+def item_filter(content_class: str, filter_type: int, now: datetime) -> ItemFilter | None:
+    """
+    The items a FilterType keeps, per class (MS-ASCMD 2.2.3.68.2): mail
+    received since the cutoff; events whose last occurrence ends after it
+    (a series without end always); with 8, tasks not complete.  Contacts
+    and notes are never filtered, nor is a value a class does not define.
+    """
+    if content_class == "Tasks":
+        return ItemFilter(incomplete_only=True) if filter_type == INCOMPLETE_TASKS else None
+    cutoff = filter_cutoff(filter_type, now)
+    if cutoff is None:
+        return None
+    if content_class == "Email":
+        return ItemFilter(received_after=cutoff)
+    if content_class == "Calendar":
+        return ItemFilter(ends_after=cutoff)
+    return None
 
 
 @dataclass
@@ -103,9 +122,9 @@ class SyncEngine:
                 batch.more_available = True
                 return batch
         own = {int(k): v for k, v in state.state.get("own", {}).items()}
-        cutoff = filter_cutoff(filter_type, now) if folder.content_class == "Email" else None
         found = await self._store.items.changes(
-            account_id, folder.id, state.modseq, window, received_after=cutoff, with_content=with_content
+            account_id, folder.id, state.modseq, window, with_content=with_content,
+            item_filter=item_filter(folder.content_class, filter_type, now),
         )
         for change in found.changes:
             if own.get(change.item_id) == change.modseq:
@@ -118,22 +137,16 @@ class SyncEngine:
     async def _filter_backlog(self, account_id, folder, state, old, new, now) -> list:
         """
         What a FilterType change owes the device: items now outside the
-        window are soft-deleted, items newly inside it are added.
+        filter are soft-deleted, items newly inside it are added.
         """
-        if folder.content_class != "Email":
+        old_filter = item_filter(folder.content_class, old, now)
+        new_filter = item_filter(folder.content_class, new, now)
+        if old_filter == new_filter:
             return []
-        old_cutoff, new_cutoff = filter_cutoff(old, now), filter_cutoff(new, now)
-        if old_cutoff == new_cutoff:
-            return []
-        if old_cutoff is None or (new_cutoff is not None and new_cutoff > old_cutoff):
-            ids = await self._store.items.ids_received_between(
-                account_id, folder.id, old_cutoff, new_cutoff, state.modseq
-            )
-            return [[SOFT_DELETE, item_id] for item_id in ids]
-        ids = await self._store.items.ids_received_between(
-            account_id, folder.id, new_cutoff, old_cutoff, state.modseq
+        leaving, entering = await self._store.items.ids_crossing_filter(
+            account_id, folder.id, old_filter, new_filter, state.modseq
         )
-        return [[ADD, item_id] for item_id in ids]
+        return [[SOFT_DELETE, item_id] for item_id in leaving] + [[ADD, item_id] for item_id in entering]
 
     async def advance(self, state: SyncState, folder: Folder, batch: Batch, filter_type: int,
                       own: dict[int, int] | None = None, extra: dict | None = None) -> SyncState:
@@ -154,9 +167,10 @@ class SyncEngine:
         )
 
     async def estimate(self, account_id: int, folder: Folder, state: SyncState, filter_type: int) -> int:
-        cutoff = filter_cutoff(filter_type, self.now()) if folder.content_class == "Email" else None
-        count = await self._store.items.count_changes(account_id, folder.id, state.modseq, cutoff)
+        count = await self._store.items.count_changes(
+            account_id, folder.id, state.modseq, item_filter=item_filter(folder.content_class, filter_type, self.now())
+        )
         return count + len(state.state.get("backlog", ()))
 
 
-__all__ = ["Batch", "SyncEngine", "filter_cutoff", "FILTER_DAYS", "INCOMPLETE_TASKS", "ADD", "CHANGE"]
+__all__ = ["Batch", "SyncEngine", "filter_cutoff", "item_filter", "FILTER_DAYS", "INCOMPLETE_TASKS", "ADD", "CHANGE"]
