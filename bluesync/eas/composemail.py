@@ -196,21 +196,34 @@ async def handle(ctx: CommandContext, command: str) -> Response:
 
 
 async def _submit(ctx: CommandContext, command: str) -> None:
+    request = parse_request(ctx, command)
+    if request.client_id is not None and await ctx.server.store.outbound.client_id_used(
+            ctx.device.id, request.client_id):
+        raise ComposeFailure(MESSAGE_PREVIOUSLY_SENT, f"ClientId {request.client_id} was sent before")
+    original = await _original(ctx, request) if command != SEND_MAIL else None
+    await send_message(ctx, request.mime, command=command, client_id=request.client_id,
+                       save_in_sent=request.save_in_sent, original=original, replace_mime=request.replace_mime)
+
+
+async def send_message(ctx: CommandContext, mime: bytes, *, command: str = SEND_MAIL, client_id: str | None = None,
+                       save_in_sent: bool = False, original=None, replace_mime: bool = False) -> None:
+    """
+    Send C{mime} from the account of C{ctx} as its device asked: compose
+    (for a SmartReply or SmartForward of the stored item C{original}),
+    check, deliver locally, queue for the relay, all or nothing.  Also the
+    way for other commands that send mail on a device's behalf (a 16.x
+    draft sent from Sync, a meeting response).
+
+    @raise ComposeFailure: with the MS-ASCMD status to answer; nothing was
+        stored or sent.
+    """
     store = ctx.server.store
     account = ctx.account
-    request = parse_request(ctx, command)
-    if request.client_id is not None and await store.outbound.client_id_used(ctx.device.id, request.client_id):
-        raise ComposeFailure(MESSAGE_PREVIOUSLY_SENT, f"ClientId {request.client_id} was sent before")
     now = datetime.fromtimestamp(ctx.server.clock.seconds(), UTC)
     own = [account.address, *await store.accounts.aliases(account.id)]
-
-    original = None
-    if command != SEND_MAIL:
-        original = await _original(ctx, request)
-    outgoing = await _compose(ctx, request, original, own, now)
+    outgoing = await _compose(ctx, command, mime, original, replace_mime, own, now)
     if len(outgoing.stored) > ctx.server.config.mail.max_message_size:
         raise ComposeFailure(ATTACHMENT_TOO_LARGE, f"{len(outgoing.stored)} bytes is over [mail] max_message_size")
-    client_id = request.client_id
     if client_id is None and outgoing.message_id_given:
         client_id = f"message-id:{outgoing.message_id}"[:200]
 
@@ -237,7 +250,7 @@ async def _submit(ctx: CommandContext, command: str) -> None:
             inbox = await store.folders.by_type(owner.id, INBOX)
             if inbox is not None:
                 copies.append(Copy(owner.id, inbox.id, delivered))
-    if request.save_in_sent:
+    if save_in_sent:
         sent = await store.folders.by_type(account.id, SENT_ITEMS)
         if sent is not None:
             copy = dataclasses.replace(new_email_item(outgoing.stored, now), read=True)
@@ -250,9 +263,9 @@ async def _submit(ctx: CommandContext, command: str) -> None:
         verb = Verb(account.id, original.id, kind, now)
     try:
         outbound_id = await store.outbound.submit(Submission(
-            account_id=account.id, device_id=ctx.device.id, client_id=client_id, now=now,
-            copies=tuple(copies), verb=verb, sender=outgoing.sender, recipients=tuple(external),
-            message=outgoing.transmitted,
+            account_id=account.id, device_id=ctx.device.id if ctx.device is not None else None,
+            client_id=client_id, now=now, copies=tuple(copies), verb=verb, sender=outgoing.sender,
+            recipients=tuple(external), message=outgoing.transmitted,
         ))
     except DuplicateSubmission:
         raise ComposeFailure(MESSAGE_PREVIOUSLY_SENT, f"{client_id} was sent before") from None
@@ -261,7 +274,7 @@ async def _submit(ctx: CommandContext, command: str) -> None:
     log.info("{account} {device}: {command} {message_id} accepted: {local} local, {remote} to the relay"
              " (queue {queue}), sent copy {saved}", account=account.address, device=ctx.request.device_id,
              command=command, message_id=outgoing.message_id, local=len(local), remote=len(external),
-             queue=outbound_id, saved=request.save_in_sent)
+             queue=outbound_id, saved=save_in_sent)
 
 
 async def _original(ctx: CommandContext, request: ComposeRequest):
@@ -284,20 +297,20 @@ async def _original(ctx: CommandContext, request: ComposeRequest):
     return item
 
 
-async def _compose(ctx: CommandContext, request: ComposeRequest, original, own: list[str],
-                   now: datetime) -> compose.Outgoing:
+async def _compose(ctx: CommandContext, command: str, mime: bytes, original, replace_mime: bool,
+                   own: list[str], now: datetime) -> compose.Outgoing:
     account = ctx.account
 
     def build() -> compose.Outgoing:
-        raw = request.mime
+        raw = mime
         if original is not None:
-            build_body = compose.reply if request.command == SMART_REPLY else compose.forward
-            raw = build_body(raw, original.content, replace_mime=request.replace_mime)
+            build_body = compose.reply if command == SMART_REPLY else compose.forward
+            raw = build_body(raw, original.content, replace_mime=replace_mime)
         return compose.prepare(raw, address=account.address, display_name=account.display_name,
                                own_addresses=own, hostname=ctx.server.config.mail.hostname, now=now)
 
     try:
-        size = len(request.mime) + (len(original.content) if original is not None else 0)
+        size = len(mime) + (len(original.content) if original is not None else 0)
         pool = getattr(ctx.server.clock, "getThreadPool", None)
         if size > THREAD_SIZE and pool is not None:
             return await threads.deferToThreadPool(ctx.server.clock, pool(), build)

@@ -90,6 +90,8 @@ def inline_send_mail(client_id: str, message: bytes, save: bool = False) -> byte
 
 class SendMailTestCase(SiteTestCase):
     pool_size = 4
+    # The commands' clock; None: the task.Clock the queue runs on.
+    context_clock = None
 
     async def _set_up(self) -> None:
         await super()._set_up()
@@ -116,8 +118,8 @@ class SendMailTestCase(SiteTestCase):
         self.config = dataclasses.replace(self.config, mail=mail)
         self.queue = OutboundQueue(self.store, mail, reactor, self.clock)
         self.addCleanup(self.queue.stop)
-        context = ServerContext(config=self.config, store=self.store, clock=self.clock, notifier=self.notifier,
-                                outbound=self.queue)
+        context = ServerContext(config=self.config, store=self.store, clock=self.context_clock or self.clock,
+                                notifier=self.notifier, outbound=self.queue)
         port = reactor.listenTCP(0, build_site(context), interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         self.base_url = f"http://127.0.0.1:{port.getHost().port}"
@@ -512,6 +514,29 @@ class SmartForwardTests(SendMailTestCase):
         (delivered,) = await self.stored(self.bob)
         self.assertEqual(len(attachments(delivered)), 3)
         self.assertEqual(await self.relayed(), [])
+
+
+class LargeMessageTests(SendMailTestCase):
+    context_clock = reactor
+
+    async def test_large_forward(self):
+        """A forward of megabytes is composed off the reactor thread and arrives whole."""
+        payload = bytes(range(256)) * 4096
+        import base64
+
+        encoded = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+        original = (b"From: carol@example.net\r\nTo: alice@example.org\r\nSubject: big\r\nMIME-Version: 1.0\r\n"
+                    b"Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\n"
+                    b"Big file.\r\n--z\r\nContent-Type: application/octet-stream\r\n"
+                    b"Content-Disposition: attachment; filename=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                    + encoded + b"--z--\r\n")
+        item_id = await self.deliver(original)
+        inbox = await self.folder(self.alice, F.INBOX)
+        document = compose_document("SmartForward", mime(subject="Fw: big"), source={"ItemId": f"{inbox.id}:{item_id}"})
+        self.assertSent(await self.client.post("SmartForward", document))
+        (delivered,) = await self.stored(self.bob)
+        (attachment,) = attachments(delivered)
+        self.assertEqual((attachment.filename, attachment.data), ("big.bin", payload))
 
 
 class OptionsTests(SendMailTestCase):
