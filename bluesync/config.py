@@ -35,6 +35,10 @@ class ServerConfig:
     log_format: str = "text"
     max_request_body: int = 64 * 1024 * 1024
     realm: str = "bluesync"
+    # The IANA zone of the users' clocks: reads birthdays, all-day dates and
+    # floating times that arrive without a zone (EAS sends zones only with
+    # calendar items).
+    default_timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,17 @@ def _durations(text: str) -> tuple[float, ...]:
     return values
 
 
+def _timezone(text: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = text.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+    return name
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = text.strip().lower()
@@ -228,6 +243,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, Callable[[str], Any]]]] = {
             "log_format": _choice("text", "json"),
             "max_request_body": _nonnegative_int,
             "realm": str.strip,
+            "default_timezone": _timezone,
         },
     ),
     "database": (

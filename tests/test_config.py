@@ -28,6 +28,9 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual(config.database.pool_size, 4)
         self.assertIs(config.policy.password_required, True)
         self.assertEqual(config.policy.unknown_device, "quarantine")
+        self.assertEqual(parse_config("[server]\ndefault_timezone = Europe/Paris\n").server.default_timezone,
+                         "Europe/Paris")
+        self.assertEqual(parse_config("").server.default_timezone, "UTC")
 
     def test_unknown_setting(self):
         """A misspelt setting is an error naming it, not a silent default."""
@@ -48,6 +51,7 @@ class ConfigTests(SynchronousTestCase):
             "[server]\nlisten = 8080\n": "[server] listen",
             "[push]\nmin_heartbeat = 100\nmax_heartbeat = 50\n": "[push] min_heartbeat",
             "[sync]\nmax_window_size = 1000\n": "[sync] max_window_size",
+            "[server]\ndefault_timezone = Mars/Olympus\n": "[server] default_timezone",
         }
         for text, expected in cases.items():
             error = self.assertRaises(ConfigError, parse_config, text, "f.ini")
