@@ -1,14 +1,31 @@
 """
 The devices table family: one row per partnership of a phone and an account.
+
+Every write that changes what a device may do (access decision, autoblock,
+wipe, sync state reset, removal) queues a NOTIFY for the device in its own
+transaction, with its audit entry: on commit, the device's held Ping or Sync
+wait ends on every bluesync process and its next request meets the access
+check.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from datetime import datetime
 
+from bluesync.store import audit
+from bluesync.store.audit import AuditEntry
 from bluesync.store.changes import CHANNEL, device_payload
 from bluesync.store.database import Database, Transaction
+from bluesync.store.rules import RULE_MATCH
+
+
+class TooManyDevices(Exception):
+    """
+    The account already has as many partnerships as it may; the new one
+    was not created.
+    """
 
 
 @dataclass(frozen=True)
@@ -39,10 +56,26 @@ class Device:
     last_seen: datetime
     last_command: str
     last_sync: dict | None = None
+    # Access (see bluesync.devices.state for what they mean together).
+    access: str = "allowed"
+    access_reason: str = "policy"
+    blocked_until: datetime | None = None
+    autoblock_reason: str = ""
+    notice: str = ""
+    ping_until: datetime | None = None
+    # Not columns: the access rule that decides for the device, computed by
+    # PostgreSQL in the same statement (bluesync.store.rules.RULE_MATCH).
+    rule_id: int | None = None
+    rule_action: str | None = None
 
 
-_COLUMNS = ", ".join(f.name for f in fields(Device))
-_D_COLUMNS = ", ".join("d." + f.name for f in fields(Device))
+_COMPUTED = ("rule_id", "rule_action")
+_TABLE_FIELDS = [f.name for f in fields(Device) if f.name not in _COMPUTED]
+# Every query that builds a Device reads the table aliased "d".
+_COLUMNS = ", ".join(["d." + name for name in _TABLE_FIELDS] + list(RULE_MATCH))
+
+# The access states a device may be given.
+ACCESS_STATES = ("allowed", "blocked", "quarantined")
 
 # How stale last_seen may get before a request writes it again.  Phones
 # send a request every few seconds while syncing; writing the row (and
@@ -61,15 +94,21 @@ class DeviceStore:
         self._database = database
 
     async def touch(self, account_id: int, device_id: str, device_type: str, user_agent: str,
-                    protocol_version: str, command: str) -> Device:
+                    protocol_version: str, command: str, *, new_access: str = "allowed",
+                    max_devices: int = 0) -> Device:
         """
         Record a request from a device, creating its partnership on first
         sight; return the device.  Usually one read: the row is written only
         when it is older than L{TOUCH_INTERVAL} or what the device reports
         about itself changed.
+
+        @param new_access: the access state of a partnership created now
+            (from the unknown-device policy).
+        @param max_devices: partnerships the account may have (0: no limit).
+        @raise TooManyDevices: a new partnership would exceed C{max_devices}.
         """
         row = await self._database.query_one(
-            f"SELECT {_COLUMNS} FROM devices WHERE account_id = %s AND device_id = %s"
+            f"SELECT {_COLUMNS} FROM devices d WHERE account_id = %s AND device_id = %s"
             " AND last_seen > now() - make_interval(secs => %s)"
             " AND device_type = %s AND protocol_version = %s AND (user_agent = %s OR %s = '')",
             (account_id, device_id, TOUCH_INTERVAL, device_type, protocol_version, user_agent, user_agent),
@@ -77,43 +116,164 @@ class DeviceStore:
         if row is not None:
             return Device(*row)
         row = await self._database.query_one(
-            "INSERT INTO devices (account_id, device_id, device_type, user_agent, protocol_version, last_command)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (account_id, device_id) DO UPDATE SET last_seen = now(),"
-            " device_type = excluded.device_type, protocol_version = excluded.protocol_version,"
-            " last_command = excluded.last_command,"
-            " user_agent = CASE WHEN excluded.user_agent <> '' THEN excluded.user_agent ELSE devices.user_agent END"
-            f" RETURNING {_COLUMNS}",
-            (account_id, device_id, device_type, user_agent, protocol_version, command),
+            "UPDATE devices d SET last_seen = now(), device_type = %s, protocol_version = %s, last_command = %s,"
+            " user_agent = CASE WHEN %s <> '' THEN %s ELSE d.user_agent END"
+            f" WHERE account_id = %s AND device_id = %s RETURNING {_COLUMNS}",
+            (device_type, protocol_version, command, user_agent, user_agent, account_id, device_id),
         )
-        return Device(*row)
+        if row is not None:
+            return Device(*row)
+        if new_access not in ACCESS_STATES:
+            raise ValueError(f"access state {new_access!r}")
+
+        async def create(transaction: Transaction) -> Device:
+            if max_devices:
+                # The account row lock serialises the creation of its
+                # partnerships, so two new phones cannot both take the last place.
+                await transaction.execute("SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
+                count = await transaction.query_one(
+                    "SELECT count(*) FROM devices WHERE account_id = %s AND device_id <> %s",
+                    (account_id, device_id),
+                )
+                if count[0] >= max_devices:
+                    raise TooManyDevices(f"{count[0]} partnerships, {max_devices} allowed")
+            created = await transaction.query_one(
+                "INSERT INTO devices AS d (account_id, device_id, device_type, user_agent, protocol_version,"
+                " last_command, access) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (account_id, device_id) DO UPDATE SET last_seen = now(),"
+                " device_type = excluded.device_type, protocol_version = excluded.protocol_version,"
+                " last_command = excluded.last_command,"
+                " user_agent = CASE WHEN excluded.user_agent <> '' THEN excluded.user_agent ELSE d.user_agent END"
+                f" RETURNING {_COLUMNS}",
+                (account_id, device_id, device_type, user_agent, protocol_version, command, new_access),
+            )
+            return Device(*created)
+
+        return await self._database.transaction(create)
 
     async def get(self, account_id: int, device_id: str) -> Device | None:
         row = await self._database.query_one(
-            f"SELECT {_COLUMNS} FROM devices WHERE account_id = %s AND device_id = %s", (account_id, device_id)
+            f"SELECT {_COLUMNS} FROM devices d WHERE account_id = %s AND device_id = %s", (account_id, device_id)
         )
+        return Device(*row) if row else None
+
+    async def by_pk(self, device_pk: int) -> Device | None:
+        row = await self._database.query_one(f"SELECT {_COLUMNS} FROM devices d WHERE id = %s", (device_pk,))
         return Device(*row) if row else None
 
     async def list(self, account_id: int | None = None) -> list[Device]:
         if account_id is None:
-            rows = await self._database.query(f"SELECT {_COLUMNS} FROM devices ORDER BY account_id, device_id")
+            rows = await self._database.query(f"SELECT {_COLUMNS} FROM devices d ORDER BY account_id, device_id")
         else:
             rows = await self._database.query(
-                f"SELECT {_COLUMNS} FROM devices WHERE account_id = %s ORDER BY device_id", (account_id,)
+                f"SELECT {_COLUMNS} FROM devices d WHERE account_id = %s ORDER BY device_id", (account_id,)
             )
         return [Device(*row) for row in rows]
 
-    async def _set(self, device_pk: int, assignments: dict, notify: bool = False) -> None:
+    async def count(self, account_id: int) -> int:
+        row = await self._database.query_one("SELECT count(*) FROM devices WHERE account_id = %s", (account_id,))
+        return row[0]
+
+    async def _set(self, device_pk: int, assignments: dict, notify: bool = False,
+                   entry: AuditEntry | None = None) -> bool:
         sets = ", ".join(f"{name} = %s" for name in assignments)
+        return await self._write(device_pk, sets, tuple(assignments.values()), notify=notify, entry=entry)
 
-        async def work(transaction: Transaction) -> None:
+    async def _write(self, device_pk: int, sets: str, params: tuple, *, notify: bool = False,
+                     entry: AuditEntry | None = None, where: str = "") -> bool:
+        """
+        C{UPDATE devices SET <sets> WHERE id = device_pk <where>} in one
+        transaction; with C{notify}, wake the device's held requests on
+        commit.  Returns whether the row was updated, and only then is
+        C{entry} written to the audit trail.
+        """
+
+        async def work(transaction: Transaction) -> bool:
             row = await transaction.query_one(
-                f"UPDATE devices SET {sets} WHERE id = %s RETURNING account_id", (*assignments.values(), device_pk)
+                f"UPDATE devices SET {sets} WHERE id = %s {where} RETURNING account_id", (*params, device_pk)
             )
-            if notify and row:
+            if row is None:
+                return False
+            if notify:
                 transaction.notify(CHANNEL, device_payload(row[0], device_pk))
+            await audit.write(transaction, entry)
+            return True
 
-        await self._database.transaction(work)
+        return await self._database.transaction(work)
+
+    async def set_access(self, device_pk: int, access: str, entry: AuditEntry | None = None) -> bool:
+        """
+        An administrator's decision for this device: it overrides the access
+        rules, and lifts an autoblock.
+        """
+        if access not in ACCESS_STATES:
+            raise ValueError(f"access state {access!r}")
+        return await self._set(
+            device_pk,
+            {"access": access, "access_reason": "admin", "blocked_until": None, "autoblock_reason": ""},
+            notify=True, entry=entry,
+        )
+
+    async def autoblock(self, device_pk: int, until: datetime, reason: str, entry: AuditEntry | None = None) -> bool:
+        """
+        Refuse the device until C{until} (misbehaviour, decided by bluesync).
+        """
+        return await self._set(device_pk, {"blocked_until": until, "autoblock_reason": reason},
+                               notify=True, entry=entry)
+
+    async def set_notice(self, device_pk: int, notice: str) -> None:
+        await self._set(device_pk, {"notice": notice})
+
+    async def reset_sync_state(self, device_pk: int, entry: AuditEntry | None = None) -> bool:
+        """
+        Forget every sync state of the device (hierarchy and collections),
+        nothing else: its next FolderSync gets Status 9 and each Sync
+        Status 3, so it rebuilds its hierarchy and collections from the
+        server, which loses nothing.
+        """
+
+        async def work(transaction: Transaction) -> bool:
+            row = await transaction.query_one("SELECT account_id FROM devices WHERE id = %s FOR UPDATE", (device_pk,))
+            if row is None:
+                return False
+            await transaction.execute("DELETE FROM sync_states WHERE device_id = %s", (device_pk,))
+            transaction.notify(CHANNEL, device_payload(row[0], device_pk))
+            await audit.write(transaction, entry)
+            return True
+
+        return await self._database.transaction(work)
+
+    async def remove(self, device_pk: int, entry: AuditEntry | None = None) -> bool:
+        """
+        Delete the partnership and everything that belongs to it (sync
+        states, submitted ClientIds: ON DELETE CASCADE).  The phone's next
+        request creates a new partnership, under the unknown-device policy.
+        """
+
+        async def work(transaction: Transaction) -> bool:
+            row = await transaction.query_one("DELETE FROM devices WHERE id = %s RETURNING account_id", (device_pk,))
+            if row is None:
+                return False
+            transaction.notify(CHANNEL, device_payload(row[0], device_pk))
+            await audit.write(transaction, entry)
+            return True
+
+        return await self._database.transaction(work)
+
+    async def ping_held(self, device_pk: int, until: datetime) -> None:
+        """
+        The device holds a Ping until C{until} (see L{Device.ping_until}).
+        """
+        await self._database.execute("UPDATE devices SET ping_until = %s WHERE id = %s", (until, device_pk))
+
+    async def ping_released(self, device_pk: int, until: datetime) -> None:
+        """
+        The Ping held until C{until} was answered early.  A newer Ping of
+        the same device has its own C{until} and is left alone.
+        """
+        await self._database.execute(
+            "UPDATE devices SET ping_until = NULL WHERE id = %s AND ping_until = %s", (device_pk, until)
+        )
 
     async def set_pending_policy_key(self, device_pk: int, key: int) -> None:
         await self._set(device_pk, {"pending_policy_key": key})
@@ -134,38 +294,44 @@ class DeviceStore:
         return row[0] if row else None
 
     async def set_last_sync(self, device_pk: int, request: dict) -> None:
-        import json
-
         await self._database.execute(
             "UPDATE devices SET last_sync = %s WHERE id = %s", (json.dumps(request), device_pk)
         )
 
-    async def request_wipe(self, device_pk: int, account_only: bool = False) -> None:
-        await self._database.execute(
-            "UPDATE devices SET wipe = %s, wipe_requested_at = now(), wipe_acknowledged_at = NULL WHERE id = %s",
-            ("pending_account" if account_only else "pending", device_pk),
+    async def request_wipe(self, device_pk: int, account_only: bool = False, entry: AuditEntry | None = None) -> bool:
+        """
+        Ask for a remote wipe (full, or of the account only on 16.1); the
+        device's held requests end at once and its next one is sent to
+        Provision for the RemoteWipe directive.
+        """
+        return await self._write(
+            device_pk, "wipe = %s, wipe_requested_at = now(), wipe_acknowledged_at = NULL",
+            ("pending_account" if account_only else "pending",), notify=True, entry=entry,
         )
 
-    async def acknowledge_wipe(self, device_pk: int) -> None:
-        await self._database.execute(
-            "UPDATE devices SET wipe = 'wiped', wipe_acknowledged_at = now() WHERE id = %s", (device_pk,)
-        )
+    async def acknowledge_wipe(self, device_pk: int, entry: AuditEntry | None = None) -> None:
+        """
+        The device confirmed a full wipe; it stays wiped, and is wiped again
+        whenever it comes back, until the partnership is removed.
+        """
+        await self._write(device_pk, "wipe = 'wiped', wipe_acknowledged_at = now()", (), entry=entry)
 
-    async def cancel_wipe(self, device_pk: int) -> None:
-        await self._database.execute(
-            "UPDATE devices SET wipe = 'none', wipe_requested_at = NULL WHERE id = %s AND wipe LIKE 'pending%%'",
-            (device_pk,),
-        )
+    async def cancel_wipe(self, device_pk: int, entry: AuditEntry | None = None) -> bool:
+        """
+        Cancel a wipe the device has not acknowledged yet.  False if there
+        was none pending (after the acknowledgement a wipe cannot be undone:
+        only removing the partnership ends it).
+        """
+        return await self._write(device_pk, "wipe = 'none', wipe_requested_at = NULL", (), notify=True,
+                                 entry=entry, where="AND wipe LIKE 'pending%%'")
 
-    async def acknowledge_account_wipe(self, device_pk: int) -> None:
+    async def acknowledge_account_wipe(self, device_pk: int, entry: AuditEntry | None = None) -> None:
         """
         An account-only wipe (16.1) was acknowledged.  Recorded apart from a
         full wipe so that a reconnecting device is asked again for an
         account-only wipe, never escalated to a factory reset.
         """
-        await self._database.execute(
-            "UPDATE devices SET wipe = 'wiped_account', wipe_acknowledged_at = now() WHERE id = %s", (device_pk,)
-        )
+        await self._write(device_pk, "wipe = 'wiped_account', wipe_acknowledged_at = now()", (), entry=entry)
 
     async def set_enable_outbound_sms(self, device_pk: int, enabled: bool) -> None:
         await self._set(device_pk, {"enable_outbound_sms": enabled})
