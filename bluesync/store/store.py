@@ -13,12 +13,15 @@ from twisted.internet import threads
 from bluesync.config import Config
 from bluesync.store import migrations
 from bluesync.store.accounts import AccountStore
+from bluesync.store.admins import AdminStore
+from bluesync.store.audit import AuditStore
 from bluesync.store.database import Database, connect
 from bluesync.store.devices import DeviceStore
 from bluesync.store.embedded import EmbeddedPostgres
 from bluesync.store.folders import FolderStore
 from bluesync.store.items import ItemStore
 from bluesync.store.outbound import OutboundStore
+from bluesync.store.rules import RuleStore
 from bluesync.store.search import SearchStore
 from bluesync.store.syncstate import SyncStateStore
 
@@ -33,6 +36,9 @@ class Store:
         self.sync_states = SyncStateStore(database)
         self.search = SearchStore(database)
         self.outbound = OutboundStore(database, self.items)
+        self.rules = RuleStore(database)
+        self.audit = AuditStore(database)
+        self.admins = AdminStore(database)
 
     async def create_account(self, address: str, display_name: str, password_hash: str):
         """
