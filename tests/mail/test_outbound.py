@@ -102,14 +102,18 @@ class DeliveryTests(QueueTestCase):
         self.assertEqual(set(row.delivered), {"bob@example.net", "carol@example.com"})
 
     async def test_dot_lines_on_chunk_boundaries(self):
-        """Lines starting with a dot arrive intact wherever the 16 KB chunks fall."""
+        """Lines starting with a dot arrive intact, also where a 16 KB chunk of the SMTP client starts."""
+        head = wire_data(outgoing(body=""))
         lines = []
-        size = 0
-        while size < 70_000:
-            line = ("." if len(lines) % 3 == 0 else "x") + "a" * (len(lines) % 97) + "\r\n"
-            lines.append(line)
-            size += len(line)
+        size = len(head)
+        for boundary in (16384, 32768, 49152):
+            lines.append("x" * (boundary - size - 1) + "\r\n")
+            lines.append(".dot at a chunk start\r\n")
+            size = boundary + len(".dot at a chunk start\n")
+        lines.append(".\r\nafter a lone dot\r\n")
         message = outgoing(body="".join(lines))
+        data = wire_data(message)
+        self.assertEqual([data[b:b + 4] for b in (16384, 32768, 49152)], [b".dot"] * 3)
         await self.submit(message=message)
         await self.run_queue()
         self.assertEqual(self.relay.messages[0].data, message)
