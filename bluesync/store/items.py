@@ -222,6 +222,15 @@ class ItemStore:
         )
         return _item(row) if row else None
 
+    async def release_client_id(self, origin_device: int, client_id: str) -> None:
+        """
+        Forget which item a device's ClientId created, so the device may
+        use it again (ClientIds need only be unique within one request).
+        """
+        await self._database.execute(
+            "UPDATE items SET client_id = NULL WHERE origin_device = %s AND client_id = %s", (origin_device, client_id)
+        )
+
     async def by_uid(self, account_id: int, folder_id: int, uid: str) -> Item | None:
         """
         The item of a folder with this vCard / iCalendar UID (the oldest,
