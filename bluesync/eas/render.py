@@ -3,17 +3,69 @@ Items -> EAS ApplicationData, per content class.
 
 The sync, ItemOperations and Search commands all serve items; this module
 picks the converter in bluesync/items/ for the item's class and feeds it
-the stored content, summary and shared state.
+the stored content, summary and shared state.  Contacts, calendar, tasks
+and notes also depend on who reads them (L{Reader}): the zone dates are
+shown in, the device family (birthdays) and the account's address (whether
+a meeting is the user's own).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timezone, tzinfo
+from zoneinfo import ZoneInfo
+
+from twisted.logger import Logger
+
 from bluesync.eas.syncoptions import SyncOptions
-from bluesync.items import email
+from bluesync.items import calendar, contacts, email, notes, tasks
 from bluesync.items.records import from_record
 from bluesync.store.items import Item
 
+log = Logger()
+
 PLAIN_TEXT = (email.BodyPreference(1, None),)
+PIM_CLASSES = ("Contacts", "Calendar", "Tasks", "Notes")
+
+
+@dataclass(frozen=True)
+class Reader:
+    """
+    Who PIM items are rendered for.  C{tz}: the users' zone ([server]
+    default_timezone); C{family}: "android" for AOSP-derived clients,
+    which read birthdays as UTC dates (items/contacts.py); C{owner}: the
+    account's address.
+    """
+
+    tz: tzinfo | None = None
+    family: str | None = None
+    owner: str | None = None
+
+
+def zone(name: str) -> tzinfo:
+    return timezone.utc if name.upper() == "UTC" else ZoneInfo(name)
+
+
+def device_family(device_type: str, user_agent: str) -> str | None:
+    """
+    "android" for the Exchange clients derived from AOSP's (they say so in
+    their device type or user agent), None for every other client.
+    """
+    if "android" in f"{device_type} {user_agent}".lower():
+        return contacts.ANDROID
+    return None
+
+
+def reader_for(ctx) -> Reader:
+    """The L{Reader} of a command's device and account."""
+    device = ctx.device
+    request = ctx.request
+    return Reader(
+        tz=zone(ctx.server.config.server.default_timezone),
+        family=device_family(getattr(device, "device_type", None) or request.device_type,
+                             getattr(device, "user_agent", None) or request.user_agent),
+        owner=ctx.account.address,
+    )
 
 
 def email_state(item: Item) -> email.ItemState:
@@ -26,11 +78,14 @@ def email_state(item: Item) -> email.ItemState:
     )
 
 
-def application_data(item: Item, server_id: str, version: str, options: SyncOptions):
+def application_data(item: Item, server_id: str, version: str, options: SyncOptions,
+                     reader: Reader | None = None):
     """
     The full ApplicationData of an item, or None for a class we cannot
-    serve yet (it is then left out of the response, never half-sent).
+    serve (it is then left out of the response, never half-sent).
     """
+    if item.content_class in PIM_CLASSES:
+        return pim_data(item, version, options, reader or Reader())
     if item.content_class == "Email":
         summary = from_record(email.MessageSummary, item.summary)
         return email.application_data(
@@ -53,4 +108,31 @@ def change_data(item: Item, version: str):
     """
     if item.content_class == "Email":
         return email.change_data(email_state(item), version=version)
+    return None
+
+
+def pim_data(item: Item, version: str, options: SyncOptions, reader: Reader):
+    """
+    The ApplicationData of a contact, event, task or note, or None when
+    the stored object cannot be served (a broken import, or a note to a
+    client older than 14.0, which has no Notes class): logged, left out.
+    """
+    preferences = options.body_preferences or PLAIN_TEXT
+    klass = item.content_class
+    try:
+        if klass == "Contacts":
+            return contacts.to_eas(item.content, version, tz=reader.tz, family=reader.family,
+                                   body_preferences=preferences)
+        if klass == "Calendar":
+            return calendar.to_eas(item.content, version, tz=reader.tz, body_preferences=preferences,
+                                   owner=reader.owner)
+        if klass == "Tasks":
+            return tasks.to_eas(item.content, version, tz=reader.tz, body_preferences=preferences)
+        if float(version) < 14.0:
+            return None
+        return notes.to_eas(item.content, version, body_preferences=preferences)
+    except contacts.ConversionError as e:
+        log.warn("item {item} ({klass}) cannot be served: {error}", item=item.id, klass=klass, error=str(e))
+    except Exception:
+        log.failure("item {item} ({klass}) cannot be served", item=item.id, klass=klass)
     return None
