@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 from twisted.logger import Logger
 
-from bluesync.eas import drafts, render
+from bluesync.eas import drafts, pim, render
 from bluesync.eas.context import CommandContext
 from bluesync.eas.responses import wbxml_response
 from bluesync.eas.syncoptions import OptionsError, SyncOptions, parse_options
@@ -71,6 +71,7 @@ class ClientCommand:
     client_id: str | None = None
     application_data: object = None
     send: bool = False          # email2:Send (16.x drafts)
+    instance_id: str | None = None  # airsyncbase:InstanceId (16.x occurrence Change/Delete)
 
 
 @dataclass
@@ -153,7 +154,8 @@ def parse_request(document, config) -> SyncRequest:
                 raise SyncRequestError(PROTOCOL_ERROR, f"unknown command {kind}")
             request.commands.append(
                 ClientCommand(kind, _text(command, "ServerId"), _text(command, "ClientId"),
-                              command.find(A + "ApplicationData"), drafts.send_requested(command))
+                              command.find(A + "ApplicationData"), drafts.send_requested(command),
+                              (command.findtext("{AirSyncBase:}InstanceId") or "").strip() or None)
             )
         collections.append(request)
     if len(collections) > MAX_COLLECTIONS:
@@ -236,6 +238,7 @@ class SyncHandler:
         self.clock = ctx.server.clock
         self.engine = SyncEngine(self.store, self.clock)
         self.drafts = drafts.Drafts(ctx)
+        self.pim = pim.PimCollections(ctx)
         self.deadline = self.clock.seconds() + self.config.sync.time_budget
 
     async def run(self) -> Response:
@@ -366,7 +369,7 @@ class SyncHandler:
             return result
         if not collection.options_given and "options" in state.state:
             options = SyncOptions.from_json(state.state["options"])
-        own = await self._client_commands(folder, collection, options, result)
+        own = await self._client_commands(folder, collection, options, result, state.modseq)
         get_changes = collection.get_changes is not False
         batch = None
         if get_changes:
@@ -417,6 +420,11 @@ class SyncHandler:
             elif drafts.is_drafts(folder):
                 data = self.drafts.change_data(change.item, server_id, options)
                 result.commands.append(("Change", server_id, data))
+            elif pim.handles(folder):
+                # Anything of a contact or an event can change: send it whole.
+                data = self._application_data(folder, change.item, server_id, options)
+                if data is not None:
+                    result.commands.append(("Change", server_id, data))
             else:
                 data = render.change_data(change.item, version)
                 if data is not None:
@@ -425,22 +433,24 @@ class SyncHandler:
     def _application_data(self, folder, item, server_id: str, options: SyncOptions):
         if drafts.is_drafts(folder):
             return self.drafts.application_data(item, server_id, options)
-        return render.application_data(item, server_id, self.ctx.version, options)
+        return render.application_data(item, server_id, self.ctx.version, options, self.pim.reader)
 
     async def _client_commands(self, folder, collection: CollectionRequest, options: SyncOptions,
-                               result: CollectionResult) -> dict[int, int]:
+                               result: CollectionResult, base_modseq: int) -> dict[int, int]:
         """
         Apply the device's Adds, Changes, Deletes and Fetches; return
         item id -> modseq of the changes it made, so they are not echoed.
+        C{base_modseq} is that of the state the request's key names.
         """
         own: dict[int, int] = {}
         for command in collection.commands:
             if command.kind == "Add":
                 if drafts.is_drafts(folder):
                     result.responses.append(await self.drafts.add(folder, command, own))
+                elif pim.handles(folder):
+                    result.responses.append(await self.pim.add(folder, command, own, base_modseq))
                 else:
                     # Email outside Drafts: Status 6 (MS-ASCMD 2.2.3.7.2).
-                    # PIM classes come with their issues.
                     result.responses.append(("Add", command.client_id, CONVERSION_ERROR, None))
                 continue
             parsed = parse_item_id(command.server_id)
@@ -454,6 +464,14 @@ class SyncHandler:
                     result.responses.append(("Fetch", command.server_id, SUCCESS, data))
             elif command.kind == "Change" and drafts.is_drafts(folder):
                 response = await self.drafts.change(folder, item_id, command, own, collection.sync_key)
+                if response is not None:
+                    result.responses.append(response)
+            elif command.kind == "Change" and pim.handles(folder):
+                response = await self.pim.change(folder, item_id, command, own)
+                if response is not None:
+                    result.responses.append(response)
+            elif command.kind == "Delete" and command.instance_id and pim.handles(folder):
+                response = await self.pim.delete_instance(folder, item_id, command, own)
                 if response is not None:
                     result.responses.append(response)
             elif command.kind == "Change":
@@ -536,6 +554,10 @@ class SyncHandler:
                             _element(response, "ServerId", server_id)
                     else:
                         _element(response, "ServerId", identifier)
+                        if data is not None and data.tag == pim.INSTANCE_ID:
+                            # ServerId, InstanceId, Status (MS-ASCMD 2.2.3.42.2).
+                            response.append(data)
+                            data = None
                     _element(response, "Status", status)
                     if data is not None:
                         response.append(data)
