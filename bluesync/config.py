@@ -133,6 +133,8 @@ class LoginConfig:
     account_failures: int = 50
     # How long failures are remembered.
     window: float = 3600.0
+    # Reverse proxies whose X-Forwarded-For names the real client address.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, Callable[[str], Any]]]] = {
             "address_failures": _nonnegative_int,
             "account_failures": _nonnegative_int,
             "window": _duration,
+            "trusted_proxies": lambda text: tuple(text.replace(",", " ").split()),
         },
     ),
     "admin": (
