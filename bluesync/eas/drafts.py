@@ -24,8 +24,16 @@ Rules (MS-ASCMD 2.2.3.7.2 and 2.2.3.154):
   server Change of a draft carries the whole draft (16.x), since its
   content, not only its flags, changes.
 - Send (an empty email2:Send in the Add or Change, after ApplicationData)
-  saves the draft, then submits it; the draft leaves Drafts and a copy is
-  kept in Sent Items.
+  saves the draft, then submits it as SendMail would, keeping a copy in
+  Sent Items (composemail.send_message); the draft then leaves Drafts, and
+  every device of the account, the sender's included, is sent its Delete.
+  A draft that cannot be sent as it is (no recipient, an address that is
+  not one) is Status 6: a new one is then not stored at all, a changed one
+  stays saved.  A failure to submit (no relay for other domains) is
+  Status 5 and the draft stays; the same Add or Change sent again sends it.
+  Each draft is submitted once (its submission ClientId is
+  "sync-draft:" and its item id): a resent Send after a lost answer is
+  answered Status 1 and sends nothing.
 """
 
 from __future__ import annotations
@@ -35,12 +43,13 @@ from datetime import datetime, timezone
 
 from twisted.logger import Logger
 
-from bluesync.eas import render
+from bluesync.eas import composemail, render
 from bluesync.eas.context import CommandContext
 from bluesync.eas.syncoptions import SyncOptions
 from bluesync.items import drafts, email
 from bluesync.items.email_changes import UNCHANGED, ChangeError, ClientChange, client_change
 from bluesync.items.records import from_record, to_record
+from bluesync.mail import compose
 from bluesync.mail.delivery import new_email_item
 from bluesync.store.folders import DRAFTS
 from bluesync.store.items import ItemChanged
@@ -54,6 +63,12 @@ CONVERSION_ERROR = 6
 NOT_FOUND = 8
 
 SEND = "{Email2:}Send"
+# What composemail refuses because of the message itself: the device must
+# edit the draft, so Status 6 (the item is invalid), not 5 (try again).
+UNSENDABLE = frozenset({
+    composemail.INVALID_MIME, composemail.MESSAGE_RECIPIENT_UNRESOLVED, composemail.MESSAGE_HAS_NO_RECIPIENT,
+    composemail.ATTACHMENT_TOO_LARGE, composemail.ACCESS_DENIED,
+})
 # Another device saving the same draft at the same moment: read it again
 # and redo the edit this many times before giving up.
 ATTEMPTS = 3
@@ -69,10 +84,9 @@ def send_requested(command_element) -> bool:
     return command_element.find(SEND) is not None
 
 
-class DraftSendUnavailable(Exception):
-    """
-    No mail submission service to send a draft through.
-    """
+def send_client_id(item_id: int) -> str:
+    """The submission ClientId of a draft: each draft is sent once."""
+    return f"sync-draft:{item_id}"
 
 
 class Drafts:
@@ -157,6 +171,11 @@ class Drafts:
         if len(draft.raw) > self.config.mail.max_message_size:
             self._log_refusal("Add", client_id, f"{len(draft.raw)} bytes is over [mail] max_message_size")
             return ("Add", (client_id, None), CONVERSION_ERROR, None)
+        if command.send:
+            problem = self._unsendable(draft.raw, now)
+            if problem is not None:
+                self._log_refusal("Add with Send", client_id, problem)
+                return ("Add", (client_id, None), CONVERSION_ERROR, None)
         new = self._new_item(draft.raw, now, state)
         item, created = await self.store.items.add_from_device(self.account.id, folder.id, new, self.device.id,
                                                                client_id)
@@ -168,7 +187,7 @@ class Drafts:
                  attachments=len(draft.attachments))
         status = SUCCESS
         if command.send:
-            status = await self._send(folder, item.id, draft.raw, now)
+            status = await self._send(folder, item.id, draft.raw)
         return ("Add", (client_id, server_id), status, drafts.attachment_ids(draft.attachments, f"{server_id}:"))
 
     async def _added_before(self, folder, existing, command, own: dict[int, int]):
@@ -190,8 +209,21 @@ class Drafts:
             own[item.id] = item.modseq
         status = SUCCESS
         if command.send and item is not None and item.folder_id == folder.id:
-            status = await self._send(folder, item.id, item.content, self._now())
+            status = await self._send(folder, item.id, item.content)
         return ("Add", (client_id, server_id), status, drafts.attachment_ids(attachments, f"{server_id}:"))
+
+    def _unsendable(self, raw: bytes, now: datetime) -> str | None:
+        """
+        Why a new draft to send cannot be sent as it is, or None: checked
+        before it is stored, so a refused Add leaves nothing behind.
+        """
+        try:
+            compose.prepare(drafts.sendable(raw), address=self.account.address,
+                            display_name=self.account.display_name, own_addresses=[self.account.address],
+                            hostname=self.config.mail.hostname, now=now)
+        except compose.ComposeError as e:
+            return str(e)
+        return None
 
     def _new_item(self, raw: bytes, now: datetime, state: ClientChange):
         """
@@ -233,6 +265,10 @@ class Drafts:
         for _ in range(ATTEMPTS):
             item = (await self.store.items.get_many(self.account.id, [item_id], folder.id)).get(item_id)
             if item is None:
+                if command.send and await self.store.outbound.client_id_used(self.device.id,
+                                                                             send_client_id(item_id)):
+                    # A resent Send: the draft went the first time.
+                    return None
                 return ("Change", server_id, NOT_FOUND, None)
             raw = item.content
             if not edit.changes_content:
@@ -267,7 +303,7 @@ class Drafts:
             own[item_id] = modseq
         status = SUCCESS
         if command.send:
-            status = await self._send(folder, item_id, raw, now)
+            status = await self._send(folder, item_id, raw)
         if status != SUCCESS or attachments:
             return ("Change", server_id, status, drafts.attachment_ids(attachments, f"{server_id}:"))
         return None
@@ -293,27 +329,22 @@ class Drafts:
 
     # -- Send --------------------------------------------------------------
 
-    async def _send(self, folder, item_id: int, raw: bytes, now: datetime) -> int:
+    async def _send(self, folder, item_id: int, raw: bytes) -> int:
         """
-        Submit a saved draft; on success it leaves Drafts (the device is
-        sent the Delete) and a copy is kept in Sent Items.
+        Submit a saved draft as SendMail with SaveInSentItems would; then
+        it leaves Drafts.  Returns the Sync Status of the Add or Change.
         """
+        server_id = f"{folder.id}:{item_id}"
         try:
-            await submit_draft(self.ctx, drafts.sendable(raw), now)
-        except DraftSendUnavailable as e:
-            log.error("{account}: draft {server_id} not sent: {error}", account=self.account.address,
-                      server_id=f"{folder.id}:{item_id}", error=str(e))
-            return SERVER_ERROR
+            await composemail.send_message(self.ctx, drafts.sendable(raw), client_id=send_client_id(item_id),
+                                           save_in_sent=True)
+        except composemail.ComposeFailure as e:
+            if e.status != composemail.MESSAGE_PREVIOUSLY_SENT:
+                log.info("{account} {device}: draft {server_id} not sent ({status}): {reason}",
+                         account=self.account.address, device=self.device.device_id, server_id=server_id,
+                         status=e.status, reason=str(e))
+                return CONVERSION_ERROR if e.status in UNSENDABLE else SERVER_ERROR
         await self.store.items.delete(self.account.id, folder.id, item_id)
         log.info("{account} {device}: draft {server_id} sent", account=self.account.address,
-                 device=self.device.device_id, server_id=f"{folder.id}:{item_id}")
+                 device=self.device.device_id, server_id=server_id)
         return SUCCESS
-
-
-async def submit_draft(ctx: CommandContext, raw: bytes, now: datetime) -> None:
-    """
-    Hand a draft to the mail submission service.
-
-    @raise DraftSendUnavailable: there is none yet.
-    """
-    raise DraftSendUnavailable("the mail submission service has no public API for drafts yet")

@@ -37,7 +37,8 @@ def attachment_add(client_id: str, name: str, content_type: str = "", inline: bo
 
 
 def attachment_delete(reference: str) -> str:
-    return f"<airsyncbase:Delete><airsyncbase:FileReference>{reference}</airsyncbase:FileReference></airsyncbase:Delete>"
+    return (f"<airsyncbase:Delete><airsyncbase:FileReference>{reference}</airsyncbase:FileReference>"
+            "</airsyncbase:Delete>")
 
 
 def body(text_value: str, body_type: int = 1) -> str:
@@ -221,7 +222,8 @@ class DraftAddTests(DraftsTestCase):
             "img", "photo.png", "image/png", inline=True, content_id="pic@x"), contents={"img": PHOTO})
         (item,) = await self.stored()
         (found,) = attachments(item.content)
-        self.assertEqual((found.filename, found.content_id, found.is_inline, found.data), ("photo.png", "pic@x", True, PHOTO))
+        self.assertEqual((found.filename, found.content_id, found.is_inline, found.data),
+                         ("photo.png", "pic@x", True, PHOTO))
         self.assertEqual(parse_message(item.content).native_body_type, 2)
 
 
@@ -301,7 +303,8 @@ class DraftChangeTests(DraftsTestCase):
     async def test_change_unknown_draft(self):
         """A Change of a draft that does not exist is Status 8."""
         key = await self.first_key(self.client)
-        answer = await self.post(self.client, key, change(f"{self.drafts.id}:999999", "<email:Subject>x</email:Subject>"))
+        unknown = change(f"{self.drafts.id}:999999", "<email:Subject>x</email:Subject>")
+        answer = await self.post(self.client, key, unknown)
         self.assertEqual(text(responses(answer, "Change")[0], "airsync:Status"), "8")
 
     async def test_delete_reaches_other_device(self):
@@ -312,3 +315,73 @@ class DraftChangeTests(DraftsTestCase):
         seen = await self.post(self.tablet, tablet_key)
         self.assertEqual(server_ids_of(seen, "Delete"), [server_id])
         self.assertEqual(await self.stored(), [])
+
+
+class DraftSendTests(DraftsTestCase):
+    async def _set_up(self):
+        await super()._set_up()
+        self.bob = await self.create_account("bob@example.org", "bob's secret", "Bob")
+        self.carol = await self.create_account("carol@example.org", "carol's secret", "Carol")
+
+    async def inbox_of(self, account) -> list[bytes]:
+        inbox = await self.store.folders.by_type(account.id, F.INBOX)
+        batch = await self.store.items.changes(account.id, inbox.id, 0, 100)
+        return [c.item.content for c in batch.changes if c.item is not None]
+
+    async def test_add_and_send(self):
+        """Add with Send delivers to the local To and Bcc, keeps a Sent copy with Bcc, and the draft leaves Drafts."""
+        fields = draft_fields(to="Bob &lt;bob@example.org&gt;", bcc="carol@example.org")
+        answer, server_id, _ = await self.create(fields=fields, send=True)
+        (response,) = responses(answer, "Add")
+        self.assertEqual(text(response, "airsync:Status"), "1")
+        self.assertEqual(server_ids_of(answer, "Delete"), [server_id])
+        self.assertEqual(await self.stored(), [])
+        (received,) = await self.inbox_of(self.bob)
+        self.assertEqual(await self.inbox_of(self.carol), [received])
+        summary = parse_message(received)
+        self.assertEqual((summary.subject, summary.bcc), ("Quarterly figures", ""))
+        self.assertEqual(summary.from_, '"Alice" <alice@example.org>')
+        self.assertNotIn(b"X-Bluesync-Attachment", received)
+        self.assertNotIn(b"carol@", received)
+        self.assertEqual([a.data for a in attachments(received)], [INVOICE])
+        (sent,) = await self.stored(await self.folder(F.SENT_ITEMS))
+        self.assertEqual(parse_message(sent.content).bcc, "carol@example.org")
+        self.assertTrue(sent.read)
+
+    async def test_change_and_send(self):
+        """A Change with Send sends the changed draft; the tablet is told the draft is gone."""
+        answer, server_id, _ = await self.create(fields=draft_fields(to="bob@example.org", bcc=""))
+        tablet_key, _ = await self.watch()
+        sent = await self.post(self.client, key_of(answer),
+                               change(server_id, "<email:Subject>Final</email:Subject>", send=True))
+        self.assertEqual(responses(sent, "Change"), [])
+        self.assertEqual(server_ids_of(sent, "Delete"), [server_id])
+        (received,) = await self.inbox_of(self.bob)
+        self.assertEqual(parse_message(received).subject, "Final")
+        seen = await self.post(self.tablet, tablet_key)
+        self.assertEqual(server_ids_of(seen, "Delete"), [server_id])
+
+    async def test_resent_send_sends_once(self):
+        """The same Change with Send, resent after its answer was lost, is Status 1 and sends nothing more."""
+        answer, server_id, _ = await self.create(fields=draft_fields(to="bob@example.org", bcc=""))
+        command = change(server_id, "<email:Subject>Final</email:Subject>", send=True)
+        await self.post(self.client, key_of(answer), command)
+        again = await self.post(self.client, key_of(answer), command)
+        self.assertEqual(responses(again, "Change"), [])
+        self.assertEqual(len(await self.inbox_of(self.bob)), 1)
+
+    async def test_send_without_recipient(self):
+        """Add with Send and no recipient is Status 6 and stores nothing."""
+        answer, server_id, _ = await self.create(fields=draft_fields(to="", bcc=""), send=True)
+        self.assertEqual(text(responses(answer, "Add")[0], "airsync:Status"), "6")
+        self.assertIsNone(server_id)
+        self.assertEqual(await self.stored(), [])
+
+    async def test_send_without_relay_keeps_draft(self):
+        """Mail for another domain with no relay is Status 5; the draft stays in Drafts, nothing is in Sent Items."""
+        answer, server_id, _ = await self.create(fields=draft_fields(to="zoe@example.net", bcc=""), send=True)
+        (response,) = responses(answer, "Add")
+        self.assertEqual(text(response, "airsync:Status"), "5")
+        (draft,) = await self.stored()
+        self.assertEqual(f"{self.drafts.id}:{draft.id}", server_id)
+        self.assertEqual(await self.stored(await self.folder(F.SENT_ITEMS)), [])

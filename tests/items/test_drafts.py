@@ -131,7 +131,8 @@ class BuildTests(unittest.TestCase):
         self.assertEqual(draft.attachments, {"a1": 2, "a2": 3})
         found = attachments(draft.raw)
         self.assertEqual([(a.index, a.filename, a.content_type, a.data, a.content_id) for a in found],
-                         [(2, "Rechnung März.pdf", "application/pdf", PDF, None), (3, "logo.png", "image/png", PNG, "logo@x")])
+                         [(2, "Rechnung März.pdf", "application/pdf", PDF, None),
+                          (3, "logo.png", "image/png", PNG, "logo@x")])
 
     def test_without_attachments(self):
         """A draft without attachments is a single text part; an HTML body stays HTML."""
