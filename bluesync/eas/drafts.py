@@ -31,9 +31,9 @@ Rules (MS-ASCMD 2.2.3.7.2 and 2.2.3.154):
   not one) is Status 6: a new one is then not stored at all, a changed one
   stays saved.  A failure to submit (no relay for other domains) is
   Status 5 and the draft stays; the same Add or Change sent again sends it.
-  Each draft is submitted once (its submission ClientId is
-  "sync-draft:" and its item id): a resent Send after a lost answer is
-  answered Status 1 and sends nothing.
+  Each draft is submitted once (its submission ClientId is the Add's
+  ClientId, or for a Change its item id): a resent Send after a lost
+  answer is answered Status 1 and sends nothing.
 """
 
 from __future__ import annotations
@@ -84,9 +84,27 @@ def send_requested(command_element) -> bool:
     return command_element.find(SEND) is not None
 
 
+def _state_arguments(state: ClientChange) -> dict:
+    """The keyword arguments of the store's state updates for a ClientChange."""
+    return {
+        "read": None if state.read is UNCHANGED else state.read,
+        "flag": to_record(state.flag) if state.flag not in (UNCHANGED, None) else None,
+        "set_flag": state.flag is not UNCHANGED,
+        "categories": None if state.categories is UNCHANGED else tuple(state.categories),
+    }
+
+
 def send_client_id(item_id: int) -> str:
-    """The submission ClientId of a draft: each draft is sent once."""
+    """The submission ClientId of a draft sent by a Change: it is sent once."""
     return f"sync-draft:{item_id}"
+
+
+def add_send_client_id(client_id: str) -> str:
+    """
+    The submission ClientId of a draft sent by the Add that created it: a
+    resent Add finds it even though the sent draft is gone from the store.
+    """
+    return f"sync-add:{client_id}"
 
 
 class Drafts:
@@ -159,6 +177,10 @@ class Drafts:
         existing = await self.store.items.by_client_id(self.device.id, client_id)
         if existing is not None:
             return await self._added_before(folder, existing, command, own)
+        if command.send and await self.store.outbound.client_id_used(self.device.id, add_send_client_id(client_id)):
+            # A resent Add with Send whose draft went, and is gone: its
+            # ServerId is no more, the device needs none.
+            return ("Add", (client_id, None), SUCCESS, None)
         try:
             edit = drafts.parse_edit(command.application_data)
             state = client_change(command.application_data)
@@ -187,7 +209,7 @@ class Drafts:
                  attachments=len(draft.attachments))
         status = SUCCESS
         if command.send:
-            status = await self._send(folder, item.id, draft.raw)
+            status = await self._send(folder, item.id, draft.raw, add_send_client_id(client_id))
         return ("Add", (client_id, server_id), status, drafts.attachment_ids(draft.attachments, f"{server_id}:"))
 
     async def _added_before(self, folder, existing, command, own: dict[int, int]):
@@ -209,7 +231,7 @@ class Drafts:
             own[item.id] = item.modseq
         status = SUCCESS
         if command.send and item is not None and item.folder_id == folder.id:
-            status = await self._send(folder, item.id, item.content)
+            status = await self._send(folder, item.id, item.content, add_send_client_id(client_id))
         return ("Add", (client_id, server_id), status, drafts.attachment_ids(attachments, f"{server_id}:"))
 
     def _unsendable(self, raw: bytes, now: datetime) -> str | None:
@@ -283,12 +305,7 @@ class Drafts:
             new = new_email_item(draft.raw, now)
             try:
                 modseq = await self.store.items.replace_content(
-                    self.account.id, folder.id, item_id, new, expected_modseq=item.modseq,
-                    read=None if state.read is UNCHANGED else state.read,
-                    flag=to_record(state.flag) if state.flag not in (UNCHANGED, None) else None,
-                    set_flag=state.flag is not UNCHANGED,
-                    categories=None if state.categories is UNCHANGED else tuple(state.categories),
-                )
+                    self.account.id, folder.id, item_id, new, expected_modseq=item.modseq, **_state_arguments(state))
             except ItemChanged:
                 continue
             raw, attachments, renumbered = draft.raw, draft.attachments, draft.renumbered
@@ -303,7 +320,7 @@ class Drafts:
             own[item_id] = modseq
         status = SUCCESS
         if command.send:
-            status = await self._send(folder, item_id, raw)
+            status = await self._send(folder, item_id, raw, send_client_id(item_id))
         if status != SUCCESS or attachments:
             return ("Change", server_id, status, drafts.attachment_ids(attachments, f"{server_id}:"))
         return None
@@ -319,24 +336,18 @@ class Drafts:
     async def _change_state(self, folder, item_id: int, state: ClientChange) -> int | None:
         if state == ClientChange():
             return None
-        return await self.store.items.update_state(
-            self.account.id, folder.id, item_id,
-            read=None if state.read is UNCHANGED else state.read,
-            flag=to_record(state.flag) if state.flag not in (UNCHANGED, None) else None,
-            set_flag=state.flag is not UNCHANGED,
-            categories=None if state.categories is UNCHANGED else tuple(state.categories),
-        )
+        return await self.store.items.update_state(self.account.id, folder.id, item_id, **_state_arguments(state))
 
     # -- Send --------------------------------------------------------------
 
-    async def _send(self, folder, item_id: int, raw: bytes) -> int:
+    async def _send(self, folder, item_id: int, raw: bytes, submission_id: str) -> int:
         """
         Submit a saved draft as SendMail with SaveInSentItems would; then
         it leaves Drafts.  Returns the Sync Status of the Add or Change.
         """
         server_id = f"{folder.id}:{item_id}"
         try:
-            await composemail.send_message(self.ctx, drafts.sendable(raw), client_id=send_client_id(item_id),
+            await composemail.send_message(self.ctx, drafts.sendable(raw), client_id=submission_id,
                                            save_in_sent=True)
         except composemail.ComposeFailure as e:
             if e.status != composemail.MESSAGE_PREVIOUSLY_SENT:

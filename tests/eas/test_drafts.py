@@ -370,6 +370,15 @@ class DraftSendTests(DraftsTestCase):
         self.assertEqual(responses(again, "Change"), [])
         self.assertEqual(len(await self.inbox_of(self.bob)), 1)
 
+    async def test_resent_add_and_send_sends_once(self):
+        """An Add with Send resent after its answer was lost is Status 1 and neither stores nor sends again."""
+        fields = draft_fields(to="bob@example.org", bcc="")
+        _, _, key = await self.create(fields=fields, send=True)
+        again = await self.post(self.client, key, add("d1", fields, send=True))
+        self.assertEqual(text(responses(again, "Add")[0], "airsync:Status"), "1")
+        self.assertEqual(len(await self.inbox_of(self.bob)), 1)
+        self.assertEqual(await self.stored(), [])
+
     async def test_send_without_recipient(self):
         """Add with Send and no recipient is Status 6 and stores nothing."""
         answer, server_id, _ = await self.create(fields=draft_fields(to="", bcc=""), send=True)
