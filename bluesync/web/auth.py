@@ -11,6 +11,10 @@ is a 401.
 The checker returns the L{Account} itself as the avatar ID.  Portal passes
 the ID through untouched, and this spares the realm a second query per
 request.
+
+Failed logins are throttled per account and client address
+(L{bluesync.web.throttle}): a throttled attempt is answered 503 with
+Retry-After before its password is even checked.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from bluesync.passwords import VerifiedCache, verify_password
 from bluesync.store.accounts import AccountStore
 from bluesync.store.database import DATABASE_DOWN
 from bluesync.web.rendering import Response, render_async
+from bluesync.web.throttle import LoginThrottle
 
 log = Logger()
 
@@ -113,16 +118,40 @@ def _basic_credentials(request) -> credentials.UsernamePassword | None:
     return credentials.UsernamePassword(username, password)
 
 
+def client_address(request, trusted_proxies=()) -> str:
+    """
+    The address of the client: the peer, or behind a trusted reverse proxy
+    the last X-Forwarded-For hop that is not itself a trusted proxy.
+    """
+    peer = request.getClientAddress()
+    address = str(getattr(peer, "host", peer))
+    if address not in trusted_proxies:
+        return address
+    forwarded = request.getHeader(b"x-forwarded-for")
+    if not forwarded:
+        return address
+    for hop in reversed(forwarded.decode("latin-1").split(",")):
+        hop = hop.strip()
+        if hop and hop not in trusted_proxies:
+            return hop
+    return address
+
+
 class AuthenticatedResource:
     """
     A leaf resource: authenticates, then lets the account's resource render.
+
+    @param throttle: failed-login throttling (None: none).
     """
 
     isLeaf = True
 
-    def __init__(self, portal: Portal, realm_name: str) -> None:
+    def __init__(self, portal: Portal, realm_name: str, throttle: LoginThrottle | None = None,
+                 trusted_proxies=()) -> None:
         self._portal = portal
         self._challenge = f'Basic realm="{realm_name}", charset="UTF-8"'
+        self._throttle = throttle
+        self._trusted_proxies = frozenset(trusted_proxies)
 
     def getChildWithDefault(self, name, request):
         return self
@@ -140,18 +169,30 @@ class AuthenticatedResource:
         creds = _basic_credentials(request)
         if creds is None:
             return self._unauthorized()
+        name = login_name(creds.username.decode("utf-8", "replace"))
+        address = client_address(request, self._trusted_proxies)
+        throttle = self._throttle
+        if throttle is not None:
+            wait = throttle.wait(name, address)
+            if wait > 0:
+                log.info("login of {name} from {address} refused unchecked: throttled for {seconds:.0f}s more",
+                         name=name, address=address, seconds=wait)
+                return Response(503, b"", {"retry-after": str(int(wait + 0.999))})
         try:
             _, avatar, _ = await self._portal.login(creds, None, IResource)
         except DisabledAccount as e:
             log.info("refused login: {reason}", reason=str(e))
             return Response(403)
         except error.UnauthorizedLogin as e:
-            peer = request.getClientAddress()
-            log.info("failed login from {peer}: {reason}", peer=getattr(peer, "host", peer), reason=str(e))
+            log.info("failed login from {peer}: {reason}", peer=address, reason=str(e))
+            if throttle is not None:
+                throttle.failed(name, address)
             return self._unauthorized()
         except DATABASE_DOWN as e:
             log.warn("login impossible, database unavailable: {error}", error=str(e))
             return Response(503, b"", {"retry-after": "30"})
+        if throttle is not None:
+            throttle.succeeded(name, address)
         return await avatar.respond(request)
 
 
