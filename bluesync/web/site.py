@@ -15,6 +15,7 @@ from bluesync.eas.resource import ActiveSyncResource
 from bluesync.store.database import DATABASE_DOWN
 from bluesync.web.auth import AuthenticatedResource, make_portal
 from bluesync.web.rendering import Response, render_async
+from bluesync.web.throttle import LoginThrottle
 
 log = Logger()
 
@@ -68,7 +69,9 @@ def build_site(context: ServerContext) -> server.Site:
     store = context.store
     portal = make_portal(store.accounts, lambda account: ActiveSyncResource(account, context))
     root = RootResource()
-    root.putChild(EAS_PATH, AuthenticatedResource(portal, context.config.server.realm))
+    login = context.config.login
+    root.putChild(EAS_PATH, AuthenticatedResource(portal, context.config.server.realm,
+                                                  LoginThrottle(login, context.clock), login.trusted_proxies))
     root.putChild(b"healthz", HealthResource(store.database))
     site = server.Site(root)
     site.displayTracebacks = False
