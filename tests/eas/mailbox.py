@@ -19,6 +19,11 @@ DATA = Path(__file__).resolve().parent.parent / "items" / "data"
 PLAIN = "<airsyncbase:BodyPreference><airsyncbase:Type>1</airsyncbase:Type></airsyncbase:BodyPreference>"
 
 
+CONTACT = ("<contacts:FileAs>Martin, Anna</contacts:FileAs><contacts:FirstName>Anna</contacts:FirstName>"
+           "<contacts:LastName>Martin</contacts:LastName><contacts:Email1Address>anna@example.fr"
+           "</contacts:Email1Address>")
+
+
 def message(number: int, subject: str | None = None, references: str | None = None) -> bytes:
     """
     A small plain-text message; C{references} puts it in the thread of
@@ -108,3 +113,21 @@ class MailboxTestCase(SiteTestCase):
             return key, [], []
         return (text(answer.document, "//airsync:Collection/airsync:SyncKey"),
                 commands(answer, "Add"), commands(answer, "Delete"))
+
+    async def add_contact(self, folder, client=None) -> str:
+        """
+        Add L{CONTACT} to C{folder} through Sync, as a phone does; return
+        its ServerId.
+        """
+        client = client or self.client
+        answer = await self.sync(client, folder.server_id, "0")
+        key = text(answer.document, "//airsync:Collection/airsync:SyncKey")
+        answer = await client.post(
+            "Sync",
+            '<Sync xmlns="AirSync:" xmlns:contacts="Contacts:"><Collections><Collection>'
+            f"<SyncKey>{key}</SyncKey><CollectionId>{folder.server_id}</CollectionId><Commands><Add>"
+            f"<ClientId>c1</ClientId><ApplicationData>{CONTACT}</ApplicationData></Add></Commands>"
+            "</Collection></Collections></Sync>",
+        )
+        self.assertEqual(text(answer.document, "//airsync:Responses/airsync:Add/airsync:Status"), "1", answer)
+        return text(answer.document, "//airsync:Responses/airsync:Add/airsync:ServerId")

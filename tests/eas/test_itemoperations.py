@@ -452,3 +452,15 @@ class GetAttachmentTests(MailboxTestCase):
         self.assertNotEqual(foreign.body, LOGO)
         self.assertEqual((await self.get(None)).code, 400)
         self.assertEqual((await self.get("garbage")).code, 400)
+
+
+class PimFetchTests(MailboxTestCase):
+    async def test_contact(self):
+        """A contact is fetched in its own class, with its fields in Properties."""
+        contacts = await self.folder(F.CONTACTS)
+        server_id = await self.add_contact(contacts)
+        answer = await self.client.post("ItemOperations", operations(item_fetch(contacts.server_id, server_id)))
+        (fetch,) = fetches(answer.document)
+        self.assertEqual((status(fetch), text(fetch, "airsync:Class")), ("1", "Contacts"))
+        self.assertEqual(text(fetch, "itemoperations:Properties/contacts:FileAs"), "Martin, Anna")
+        self.assertEqual(text(fetch, "itemoperations:Properties/contacts:Email1Address"), "anna@example.fr")

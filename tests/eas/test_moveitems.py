@@ -180,3 +180,14 @@ class MoveItemsTests(MailboxTestCase):
         self.assertEqual(answer.code, 400)
         good = await old.post("MoveItems", move((self.server_id, self.inbox.server_id, self.projects.server_id)))
         self.assertEqual(results(good)[0][1], "3")
+
+    async def test_contact_between_contact_folders(self):
+        """A contact moves to another contacts folder, and cannot go into a mail folder."""
+        contacts = await self.folder(F.CONTACTS)
+        friends, _ = await self.store.folders.create(self.account.id, None, "Friends", F.USER_CONTACTS)
+        server_id = await self.add_contact(contacts)
+        into_mail = await self.moves((server_id, contacts.server_id, self.projects.server_id))
+        self.assertEqual(results(into_mail), [(server_id, "5", None)])
+        answer = await self.moves((server_id, contacts.server_id, friends.server_id))
+        self.assertEqual(results(answer), [(server_id, "3", f"{friends.id}:{server_id.partition(':')[2]}")])
+        self.assertEqual(await self.store.items.count(self.account.id, friends.id), 1)

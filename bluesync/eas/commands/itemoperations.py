@@ -239,6 +239,8 @@ class ItemOperations:
         self.store = ctx.server.store
         self.account = ctx.account
         self.payloads = Payloads(ctx.request.accept_multipart)
+        # Contacts, events and tasks are rendered for the device's zone and family.
+        self.reader = render.reader_for(ctx)
 
     def note(self, operation: str, status: int, reason: str) -> None:
         log.info("{account} {device}: ItemOperations {operation}: status {status}, {reason}",
@@ -315,7 +317,7 @@ class ItemOperations:
             return self._refused("Fetch", NOT_FOUND, f"no item {server_id!r}")
         version = self.ctx.version
         try:
-            data = render.application_data(item, item.server_id, version, request.options)
+            data = render.application_data(item, item.server_id, version, request.options, self.reader)
             body_part = None
             if request.body_part is not None and data is not None:
                 body_part = self._body_part(item, request.body_part)
