@@ -39,8 +39,10 @@ Rules (MS-ASCMD 2.2.3.7.2 and 2.2.3.154):
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from twisted.internet import threads
 from twisted.logger import Logger
 
 from bluesync.eas import composemail, render
@@ -72,6 +74,10 @@ UNSENDABLE = frozenset({
 # Another device saving the same draft at the same moment: read it again
 # and redo the edit this many times before giving up.
 ATTEMPTS = 3
+# Drafts bigger than this are written in a worker thread: a draft with a
+# 5 MB attachment takes seconds of CPU to write and index, and held Pings
+# must not stall meanwhile.
+THREAD_SIZE = 512 * 1024
 UTC = timezone.utc
 
 
@@ -107,6 +113,22 @@ def add_send_client_id(client_id: str) -> str:
     return f"sync-add:{client_id}"
 
 
+@dataclass(frozen=True)
+class _Saved:
+    """A Change saved: its modseq (None: nothing to save) and the draft."""
+
+    modseq: int | None
+    raw: bytes
+    attachments: dict[str, int] = field(default_factory=dict)
+    renumbered: bool = False
+
+
+class _Refused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 class Drafts:
     """
     The Drafts collection of one Sync request.
@@ -133,6 +155,14 @@ class Drafts:
 
     def _sender(self) -> drafts.Sender:
         return drafts.Sender(self.account.address, self.account.display_name)
+
+    async def _off_reactor(self, size: int, work):
+        """The result of pure C{work}, in a worker thread when C{size} is big."""
+        clock = self.ctx.server.clock
+        pool = getattr(clock, "getThreadPool", None)
+        if size > THREAD_SIZE and pool is not None:
+            return await threads.deferToThreadPool(clock, pool(), work)
+        return work()
 
     def _log_refusal(self, what: str, identifier, error) -> None:
         log.info("{account} {device}: draft {what} {identifier} refused: {error}", account=self.account.address,
@@ -188,17 +218,21 @@ class Drafts:
             self._log_refusal("Add", client_id, e)
             return ("Add", (client_id, None), CONVERSION_ERROR, None)
         now = self._now()
-        draft = drafts.build(edit, sender=self._sender(), now=now, hostname=self.config.mail.hostname,
-                             origin=self._origin)
+
+        def write():
+            draft = drafts.build(edit, sender=self._sender(), now=now, hostname=self.config.mail.hostname,
+                                 origin=self._origin)
+            problem = self._unsendable(draft.raw, now) if command.send else None
+            return draft, self._new_item(draft.raw, now, state), problem
+
+        size = sum(len(a.content) for a in edit.add)
+        draft, new, problem = await self._off_reactor(size, write)
         if len(draft.raw) > self.config.mail.max_message_size:
             self._log_refusal("Add", client_id, f"{len(draft.raw)} bytes is over [mail] max_message_size")
             return ("Add", (client_id, None), CONVERSION_ERROR, None)
-        if command.send:
-            problem = self._unsendable(draft.raw, now)
-            if problem is not None:
-                self._log_refusal("Add with Send", client_id, problem)
-                return ("Add", (client_id, None), CONVERSION_ERROR, None)
-        new = self._new_item(draft.raw, now, state)
+        if problem is not None:
+            self._log_refusal("Add with Send", client_id, problem)
+            return ("Add", (client_id, None), CONVERSION_ERROR, None)
         item, created = await self.store.items.add_from_device(self.account.id, folder.id, new, self.device.id,
                                                                client_id)
         server_id = f"{folder.id}:{item.id}"
@@ -282,8 +316,6 @@ class Drafts:
                      account=self.account.address, server_id=server_id)
             edit = dataclasses.replace(edit, delete=())
         now = self._now()
-        attachments: dict[str, int] = {}
-        raw = None
         for _ in range(ATTEMPTS):
             item = (await self.store.items.get_many(self.account.id, [item_id], folder.id)).get(item_id)
             if item is None:
@@ -292,38 +324,52 @@ class Drafts:
                     # A resent Send: the draft went the first time.
                     return None
                 return ("Change", server_id, NOT_FOUND, None)
-            raw = item.content
-            if not edit.changes_content:
-                modseq = await self._change_state(folder, item_id, state)
-                renumbered = False
-                break
-            draft = drafts.apply(item.content, edit, file_reference_prefix=f"{server_id}:", sender=self._sender(),
-                                 now=now, hostname=self.config.mail.hostname, origin=self._origin)
-            if len(draft.raw) > self.config.mail.max_message_size:
-                self._log_refusal("Change", server_id, f"{len(draft.raw)} bytes is over [mail] max_message_size")
-                return ("Change", server_id, CONVERSION_ERROR, None)
-            new = new_email_item(draft.raw, now)
             try:
-                modseq = await self.store.items.replace_content(
-                    self.account.id, folder.id, item_id, new, expected_modseq=item.modseq, **_state_arguments(state))
+                saved = await self._save(folder, item, edit, state, server_id, now)
             except ItemChanged:
                 continue
-            raw, attachments, renumbered = draft.raw, draft.attachments, draft.renumbered
+            except _Refused as e:
+                return ("Change", server_id, e.status, None)
             break
         else:
             log.warn("{account}: draft {server_id} kept changing; Change not applied", account=self.account.address,
                      server_id=server_id)
             return ("Change", server_id, SERVER_ERROR, None)
-        if modseq is None and (edit.changes_content or state != ClientChange()):
+        if saved.modseq is None and (edit.changes_content or state != ClientChange()):
             return ("Change", server_id, NOT_FOUND, None)
-        if modseq is not None and not renumbered:
-            own[item_id] = modseq
+        if saved.modseq is not None and not saved.renumbered:
+            own[item_id] = saved.modseq
         status = SUCCESS
         if command.send:
-            status = await self._send(folder, item_id, raw, send_client_id(item_id))
-        if status != SUCCESS or attachments:
-            return ("Change", server_id, status, drafts.attachment_ids(attachments, f"{server_id}:"))
+            status = await self._send(folder, item_id, saved.raw, send_client_id(item_id))
+        if status != SUCCESS or saved.attachments:
+            return ("Change", server_id, status, drafts.attachment_ids(saved.attachments, f"{server_id}:"))
         return None
+
+    async def _save(self, folder, item, edit: drafts.DraftEdit, state: ClientChange, server_id: str,
+                    now: datetime) -> _Saved:
+        """
+        One attempt at saving a Change: the state alone, or the draft
+        written again from the stored one, unless it changed meanwhile.
+
+        @raise ItemChanged: another device saved it since it was read.
+        @raise _Refused: the changed draft cannot be stored.
+        """
+        if not edit.changes_content:
+            return _Saved(await self._change_state(folder, item.id, state), item.content)
+
+        def write():
+            draft = drafts.apply(item.content, edit, file_reference_prefix=f"{server_id}:", sender=self._sender(),
+                                 now=now, hostname=self.config.mail.hostname, origin=self._origin)
+            return draft, new_email_item(draft.raw, now)
+
+        draft, new = await self._off_reactor(len(item.content) + sum(len(a.content) for a in edit.add), write)
+        if len(draft.raw) > self.config.mail.max_message_size:
+            self._log_refusal("Change", server_id, f"{len(draft.raw)} bytes is over [mail] max_message_size")
+            raise _Refused(CONVERSION_ERROR)
+        modseq = await self.store.items.replace_content(self.account.id, folder.id, item.id, new,
+                                                        expected_modseq=item.modseq, **_state_arguments(state))
+        return _Saved(modseq, draft.raw, draft.attachments, draft.renumbered)
 
     async def _replayed(self, folder, sync_key: str) -> bool:
         """

@@ -240,15 +240,9 @@ def parse_edit(application_data) -> DraftEdit:
 # ---------------------------------------------------------------------------
 # Writing the message
 
-@dataclass
-class _Attachment:
-    filename: str
-    content_type: str
-    data: bytes
-    content_id: str | None
-    content_location: str | None
-    inline: bool
-    tag: str | None             # the X-Bluesync-Attachment value
+# Part numbers in the one shape drafts are written in: the message is 0,
+# the body 1, the attachments follow (items/mime.py walk_parts).
+FIRST_ATTACHMENT = 2
 
 
 def _one_line(text: str) -> str:
@@ -286,6 +280,10 @@ def _content_type(attachment: NewAttachment) -> str:
     return guessed or "application/octet-stream"
 
 
+def _filename_parameter(filename: str):
+    return filename if filename.isascii() else ("utf-8", "", filename)
+
+
 def _body_part(body_type: int, text: str) -> Message:
     part = Message()
     part["Content-Type"] = "text/html" if body_type == BODY_HTML else "text/plain"
@@ -294,25 +292,38 @@ def _body_part(body_type: int, text: str) -> Message:
     return part
 
 
-def _attachment_part(attachment: _Attachment) -> Message:
+def _attachment_part(attachment: NewAttachment, origin: str) -> Message:
     part = Message()
-    part["Content-Type"] = attachment.content_type
-    filename = attachment.filename if attachment.filename.isascii() else ("utf-8", "", attachment.filename)
-    if attachment.content_type != "message/rfc822":
+    content_type = _content_type(attachment)
+    part["Content-Type"] = content_type
+    filename = _filename_parameter(attachment.display_name)
+    if content_type != "message/rfc822":
         part.set_param("name", filename)
-    part.add_header("Content-Disposition", "inline" if attachment.inline else "attachment", filename=filename)
+    part.add_header("Content-Disposition", "inline" if attachment.is_inline else "attachment", filename=filename)
     if attachment.content_id:
         part["Content-ID"] = f"<{attachment.content_id}>"
     if attachment.content_location:
         part["Content-Location"] = _encoded(attachment.content_location)
-    if attachment.tag:
-        part[ATTACHMENT_HEADER] = attachment.tag
-    if attachment.content_type == "message/rfc822":
+    part[ATTACHMENT_HEADER] = f"{origin}/{attachment.client_id}"
+    if content_type == "message/rfc822":
         # RFC 2046 5.2.1: never base64; the message is a part of its own.
-        part.set_payload([mime.parse_bytes(attachment.data)])
+        part.set_payload([mime.parse_bytes(attachment.content)])
     else:
         part["Content-Transfer-Encoding"] = "base64"
-        part.set_payload(base64.encodebytes(attachment.data).decode("ascii"))
+        part.set_payload(base64.encodebytes(attachment.content).decode("ascii"))
+    return part
+
+
+def _kept_part(part: Message, found: mime.Attachment) -> Message:
+    """
+    An attachment the draft keeps, as it is stored (no decoding and
+    encoding again), given a file name if it had none: in the draft's
+    shape a nameless inline text part would be read as more body.
+    """
+    if not mime.filename(part):
+        disposition = mime.disposition(part) or "attachment"
+        del part["Content-Disposition"]
+        part.add_header("Content-Disposition", disposition, filename=_filename_parameter(found.filename))
     return part
 
 
@@ -322,23 +333,24 @@ def _flatten(message: Message) -> bytes:
     return out.getvalue()
 
 
-def _write(headers: list[tuple[str, str]], body: tuple[int, str], attachments: list[_Attachment]) -> bytes:
-    if attachments:
-        message = Message()
-        for name, value in headers:
-            message[name] = value
-        message["MIME-Version"] = "1.0"
-        message["Content-Type"] = "multipart/mixed"
-        message.set_payload([_body_part(*body)] + [_attachment_part(a) for a in attachments])
-        return _flatten(message)
-    part = _body_part(*body)
+def _write(headers: list[tuple[str, str]], body: tuple[int, str], attachments: list[Message]) -> bytes:
+    """
+    The draft's shape: the body part alone, or a multipart/mixed of the
+    body part and the attachment parts, so attachment i (from 0) is part
+    FIRST_ATTACHMENT + i.
+    """
     message = Message()
     for name, value in headers:
         message[name] = value
     message["MIME-Version"] = "1.0"
-    for name, value in part.items():
-        message[name] = value
-    message.set_payload(part.get_payload())
+    if attachments:
+        message["Content-Type"] = "multipart/mixed"
+        message.set_payload([_body_part(*body)] + attachments)
+    else:
+        part = _body_part(*body)
+        for name, value in part.items():
+            message[name] = value
+        message.set_payload(part.get_payload())
     return _flatten(message)
 
 
@@ -359,29 +371,6 @@ def _field_headers(fields: dict, sender: Sender, now: datetime) -> list[tuple[st
     return headers
 
 
-def _new_attachment(attachment: NewAttachment, origin: str) -> _Attachment:
-    return _Attachment(
-        filename=attachment.display_name,
-        content_type=_content_type(attachment),
-        data=attachment.content,
-        content_id=attachment.content_id,
-        content_location=attachment.content_location,
-        inline=attachment.is_inline,
-        tag=f"{origin}/{attachment.client_id}",
-    )
-
-
-def _indices(raw: bytes) -> dict[str, int]:
-    """Part number of each tagged attachment of a written message."""
-    message = mime.parse_bytes(raw)
-    found = {}
-    for index, part, _ in mime.walk_parts(message):
-        tag = part.get(ATTACHMENT_HEADER)
-        if tag:
-            found[str(tag).strip()] = index
-    return found
-
-
 def _given(edit: DraftEdit) -> dict:
     return {key: getattr(edit, key) for key in ("to", "cc", "bcc", "subject", "importance", "body")
             if getattr(edit, key) is not UNCHANGED}
@@ -396,10 +385,8 @@ def build(edit: DraftEdit, *, sender: Sender, now: datetime, hostname: str, orig
     fields = _given(edit)
     headers = _field_headers(fields, sender, now)
     headers.insert(2, ("Message-ID", f"<{uuid.uuid4().hex}@{hostname}>"))
-    attachments = [_new_attachment(a, origin) for a in edit.add]
-    raw = _write(headers, fields.get("body") or (BODY_PLAIN, ""), attachments)
-    indices = _indices(raw)
-    return Draft(raw, {a.client_id: indices[f"{origin}/{a.client_id}"] for a in edit.add})
+    raw = _write(headers, fields.get("body") or (BODY_PLAIN, ""), [_attachment_part(a, origin) for a in edit.add])
+    return Draft(raw, {a.client_id: FIRST_ATTACHMENT + i for i, a in enumerate(edit.add)})
 
 
 def _current_fields(message: Message, parts: mime.MessageParts) -> dict:
@@ -418,6 +405,11 @@ def _current_fields(message: Message, parts: mime.MessageParts) -> dict:
     }
 
 
+def _tag(part: Message) -> str | None:
+    tag = part.get(ATTACHMENT_HEADER)
+    return str(tag).strip() if tag else None
+
+
 def apply(raw: bytes, edit: DraftEdit, *, file_reference_prefix: str, sender: Sender, now: datetime,
           hostname: str, origin: str) -> Draft:
     """
@@ -428,7 +420,7 @@ def apply(raw: bytes, edit: DraftEdit, *, file_reference_prefix: str, sender: Se
     on drafts written by L{build}.
     """
     message = mime.parse_bytes(raw)
-    parts = mime.analyse(message, with_data=True)
+    parts = mime.analyse(message, with_data=False)
     fields = _current_fields(message, parts)
     fields.update(_given(edit))
 
@@ -438,21 +430,12 @@ def apply(raw: bytes, edit: DraftEdit, *, file_reference_prefix: str, sender: Se
         head, sep, number = reference.rpartition(":")
         if sep and f"{head}:" == file_reference_prefix and number.isdigit():
             deleted.add(int(number))
-    kept: list[_Attachment] = []
-    old_indices: list[int] = []
-    for found in parts.attachments:
-        if found.index in deleted:
-            continue
-        tag = by_index[found.index].get(ATTACHMENT_HEADER)
-        kept.append(_Attachment(
-            filename=found.filename, content_type=found.content_type, data=found.data,
-            content_id=found.content_id, content_location=found.content_location, inline=found.is_inline,
-            tag=str(tag).strip() if tag else None,
-        ))
-        old_indices.append(found.index)
-    present = {a.tag for a in kept if a.tag}
-    added = [a for a in edit.add if f"{origin}/{a.client_id}" not in present]
-    attachments = kept + [_new_attachment(a, origin) for a in added]
+    kept = [found for found in parts.attachments if found.index not in deleted]
+    kept_parts = [_kept_part(by_index[found.index], found) for found in kept]
+    numbers = {_tag(part): FIRST_ATTACHMENT + i for i, part in enumerate(kept_parts) if _tag(part)}
+    added = [a for a in edit.add if f"{origin}/{a.client_id}" not in numbers]
+    for i, attachment in enumerate(added):
+        numbers[f"{origin}/{attachment.client_id}"] = FIRST_ATTACHMENT + len(kept_parts) + i
 
     headers = _field_headers(fields, sender, now)
     if message.get("Message-ID") is None:
@@ -460,15 +443,11 @@ def apply(raw: bytes, edit: DraftEdit, *, file_reference_prefix: str, sender: Se
     for name, value in message.items():
         if name.lower() not in _MANAGED:
             headers.append((name, value))
-    written = _write(headers, fields["body"], attachments)
-
-    new_parts = mime.analyse(mime.parse_bytes(written), with_data=False)
-    new_indices = [a.index for a in new_parts.attachments][:len(kept)]
-    indices = _indices(written)
+    written = _write(headers, fields["body"], kept_parts + [_attachment_part(a, origin) for a in added])
     return Draft(
         written,
-        {a.client_id: indices[f"{origin}/{a.client_id}"] for a in edit.add},
-        renumbered=new_indices != old_indices,
+        {a.client_id: numbers[f"{origin}/{a.client_id}"] for a in edit.add},
+        renumbered=[found.index for found in kept] != [FIRST_ATTACHMENT + i for i in range(len(kept))],
     )
 
 
@@ -478,7 +457,12 @@ def added_by(raw: bytes, origin: str) -> dict[str, int]:
     stored draft: what a resent Add is answered with again.
     """
     prefix = f"{origin}/"
-    return {tag[len(prefix):]: index for tag, index in _indices(raw).items() if tag.startswith(prefix)}
+    found = {}
+    for index, part, _ in mime.walk_parts(mime.parse_bytes(raw)):
+        tag = _tag(part)
+        if tag and tag.startswith(prefix):
+            found[tag[len(prefix):]] = index
+    return found
 
 
 def sendable(raw: bytes) -> bytes:

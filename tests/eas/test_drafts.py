@@ -175,6 +175,13 @@ class DraftAddTests(DraftsTestCase):
         data = text(answer.document, "//itemoperations:Fetch/itemoperations:Properties/itemoperations:Data")
         self.assertEqual(base64.b64decode(data), INVOICE)
 
+    async def test_large_attachment(self):
+        """A draft with a 2 MB attachment (written off the reactor thread) keeps every byte of it."""
+        big = bytes(range(256)) * 8192
+        await self.create(attachments_xml=attachment_add("big", "big.bin"), contents={"big": big})
+        (item,) = await self.stored()
+        self.assertEqual([(a.index, a.data) for a in attachments(item.content)], [(2, big)])
+
     async def test_resend_same_server_id(self):
         """The same Add sent again (its answer was lost) gets the same ServerId and mapping, no second draft."""
         first, server_id, key = await self.create()
