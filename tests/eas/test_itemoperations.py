@@ -200,6 +200,21 @@ class MultipartTests(ItemOperationsTestCase):
         self.assertIn(b'<img src="cid:logo@example.org"', parts[1])
         self.assertEqual(text(body, "airsyncbase:EstimatedDataSize"), str(len(parts[1])))
 
+    async def test_base64_query_flag(self):
+        """The AcceptMultiPart flag of a base64 query line (MS-ASHTTP 2.2.1.1.1.1.3) asks for multipart too."""
+        client = await self.provisioned("B64DE001")
+        line = (bytes([161, 19]) + struct.pack("<H", 0x0409) + bytes([4]) + bytes.fromhex("B64DE001")
+                + bytes([4]) + struct.pack("<I", int(client.policy_key)) + bytes([6]) + b"iPhone"
+                + bytes([7, 1, 0x02]))
+        request = wbxml.encode(xml(operations(attachment_fetch(self.reference(LOGO_PART)))))
+        response = await self.http(
+            "POST", "/Microsoft-Server-ActiveSync?" + quote(base64.b64encode(line).decode(), safe=""),
+            headers=client._headers(None), data=request,
+        )
+        self.assertEqual(response.headers.getRawHeaders("content-type"), ["application/vnd.ms-sync.multipart"])
+        parts = split_multipart(await response.content())
+        self.assertEqual(parts[1:], [LOGO])
+
     async def test_failure_still_multipart(self):
         """A multipart request whose fetch fails gets a one-part body with the status."""
         parts = await self.post_multipart(attachment_fetch(f"{self.server_id}:99"))
