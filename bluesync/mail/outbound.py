@@ -50,6 +50,7 @@ ERROR_RETRY = 30.0
 STOP_GRACE = 10.0
 # Finished rows and remembered ClientIds are kept this long.
 KEEP_FINISHED = timedelta(days=30)
+PURGE_INTERVAL = 86400.0
 
 
 class _Sender(smtp.ESMTPSender):
@@ -132,6 +133,7 @@ class OutboundQueue:
         self._smtp: Deferred | None = None
         self._idle: list[Deferred] = []
         self._warned_no_relay = False
+        self._purged_at: float | None = None
 
     @property
     def relay_configured(self) -> bool:
@@ -144,17 +146,23 @@ class OutboundQueue:
 
     async def start(self) -> None:
         """
-        Forget long-finished rows, then resume whatever is due.
+        Resume whatever is due.
         """
         if not self.relay_configured:
             log.info("no SMTP relay: mail to other domains is refused until [mail] relay_host is set")
-        try:
-            purged = await self.store.outbound.purge(self.now() - KEEP_FINISHED)
-            if purged:
-                log.info("outbound: forgot {count} finished messages", count=purged)
-        except Exception:
-            log.failure("outbound: purge failed")
         self.wake()
+
+    async def _purge(self) -> None:
+        """
+        Forget finished rows and old ClientIds, at most once a day (the
+        first run after start, then from the timer runs).
+        """
+        if self._purged_at is not None and self.clock.seconds() - self._purged_at < PURGE_INTERVAL:
+            return
+        self._purged_at = self.clock.seconds()
+        purged = await self.store.outbound.purge(self.now() - KEEP_FINISHED)
+        if purged:
+            log.info("outbound: forgot {count} finished messages", count=purged)
 
     def wake(self) -> None:
         """
@@ -226,6 +234,7 @@ class OutboundQueue:
             self._tick()
 
     async def _run(self) -> None:
+        await self._purge()
         while not self._stopping:
             self._again = False
             if self._relay_down_until is not None and self.clock.seconds() < self._relay_down_until:

@@ -138,6 +138,32 @@ class DeliveryTests(QueueTestCase):
         self.assertEqual(len(self.relay.messages), 1)
 
 
+class PurgeTests(QueueTestCase):
+    async def test_old_finished_rows_forgotten(self):
+        """A run forgets finished rows and ClientIds older than 30 days, never a queued message."""
+        from datetime import timedelta
+
+        old = self.now() - timedelta(days=40)
+        finished = await self.store.outbound.submit(Submission(
+            account_id=self.account.id, device_id=None, client_id=None, now=old,
+            sender="alice@example.org", recipients=("bob@example.net",), message=outgoing()))
+        await self.run_queue()
+        self.assertEqual((await self.store.outbound.get(finished)).state, "sent")
+        self.relay.rcpt_replies["carol@example.com"] = (451, "later")
+        waiting = await self.store.outbound.submit(Submission(
+            account_id=self.account.id, device_id=None, client_id=None, now=old,
+            sender="alice@example.org", recipients=("carol@example.com",), message=outgoing()))
+        device = await self.store.devices.touch(self.account.id, "PHONE", "iPhone", "", "16.1", "SendMail")
+        await self.store.outbound.submit(Submission(
+            account_id=self.account.id, device_id=device.id, client_id="c-1", now=old))
+        await self.database.execute("UPDATE submitted_client_ids SET created_at = %s", (old,))
+        queue = self.make_queue(self.store, give_up_after=100 * 86400.0)
+        await self.run_queue(queue)
+        self.assertIsNone(await self.store.outbound.get(finished))
+        self.assertEqual((await self.store.outbound.get(waiting)).state, "queued")
+        self.assertFalse(await self.store.outbound.client_id_used(device.id, "c-1"))
+
+
 class RetryTests(QueueTestCase):
     async def test_relay_down_then_up(self):
         """While the relay is down nothing is lost; once it is back the message goes exactly once."""
