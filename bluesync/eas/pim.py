@@ -134,13 +134,7 @@ def _stored_body(klass: str, stored: bytes, version: str, reader: render.Reader)
 
 
 def _render(klass: str, stored: bytes, version: str, reader: render.Reader, preferences):
-    if klass == "Contacts":
-        return contacts.to_eas(stored, version, tz=reader.tz, family=reader.family, body_preferences=preferences)
-    if klass == "Calendar":
-        return calendar.to_eas(stored, version, tz=reader.tz, body_preferences=preferences, owner=reader.owner)
-    if klass == "Tasks":
-        return tasks.to_eas(stored, version, tz=reader.tz, body_preferences=preferences)
-    return notes.to_eas(stored, version, body_preferences=preferences)
+    return render.pim_render(klass, stored, version, reader, preferences)
 
 
 def with_ghosts(klass: str, stored: bytes, data, version: str, reader: render.Reader):

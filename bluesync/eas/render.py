@@ -111,26 +111,33 @@ def change_data(item: Item, version: str):
     return None
 
 
+def pim_render(klass: str, content: bytes, version: str, reader: Reader, preferences=PLAIN_TEXT):
+    """
+    The ApplicationData of a stored contact, event, task or note for a
+    device of C{version}; None for a note to a client older than 14.0,
+    which has no Notes class.
+
+    @raise Exception: whatever the converter raises for a broken object.
+    """
+    if klass == "Contacts":
+        return contacts.to_eas(content, version, tz=reader.tz, family=reader.family, body_preferences=preferences)
+    if klass == "Calendar":
+        return calendar.to_eas(content, version, tz=reader.tz, body_preferences=preferences, owner=reader.owner)
+    if klass == "Tasks":
+        return tasks.to_eas(content, version, tz=reader.tz, body_preferences=preferences)
+    if float(version) < 14.0:
+        return None
+    return notes.to_eas(content, version, body_preferences=preferences)
+
+
 def pim_data(item: Item, version: str, options: SyncOptions, reader: Reader):
     """
     The ApplicationData of a contact, event, task or note, or None when
-    the stored object cannot be served (a broken import, or a note to a
-    client older than 14.0, which has no Notes class): logged, left out.
+    the stored object cannot be served (a broken import): logged, left out.
     """
-    preferences = options.body_preferences or PLAIN_TEXT
     klass = item.content_class
     try:
-        if klass == "Contacts":
-            return contacts.to_eas(item.content, version, tz=reader.tz, family=reader.family,
-                                   body_preferences=preferences)
-        if klass == "Calendar":
-            return calendar.to_eas(item.content, version, tz=reader.tz, body_preferences=preferences,
-                                   owner=reader.owner)
-        if klass == "Tasks":
-            return tasks.to_eas(item.content, version, tz=reader.tz, body_preferences=preferences)
-        if float(version) < 14.0:
-            return None
-        return notes.to_eas(item.content, version, body_preferences=preferences)
+        return pim_render(klass, item.content, version, reader, options.body_preferences or PLAIN_TEXT)
     except contacts.ConversionError as e:
         log.warn("item {item} ({klass}) cannot be served: {error}", item=item.id, klass=klass, error=str(e))
     except Exception:
