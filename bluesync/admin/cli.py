@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bluesync.admin import device_cmd, user_cmd, wbxml_cmd
+from bluesync.admin import device_cmd, pim_cmd, user_cmd, wbxml_cmd
 from bluesync.config import ConfigError, load_config
 
-_FAMILIES = (user_cmd, device_cmd, wbxml_cmd)
+_FAMILIES = (user_cmd, device_cmd, pim_cmd, wbxml_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
