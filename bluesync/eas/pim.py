@@ -23,9 +23,10 @@ Rules (MS-ASCMD 2.2.3.7.2 Add, 2.2.3.24 Change, 2.2.3.42.2 Delete,
 - A Change is merged into the stored object: what EAS defines comes from
   the device, everything else stays (the converters' merge).  Elements the
   device leaves out are "ghosted" (kept as stored) where the spec says so:
-  every top-level Calendar element in 16.x (MS-ASCAL 3.1.5.3).  Up to
-  14.1 an absent element is a deleted one (no Supported element is
-  honoured yet, 2.2.3.179), except the body: a device that was sent a
+  every top-level Calendar element in 16.x (MS-ASCAL 3.1.5.3); for
+  contacts and events, every element the Supported element of the
+  device's initial Sync did not name (2.2.3.179).  Otherwise an absent
+  element is a deleted one, except the body: a device that was sent a
   truncated body and does not send one back has not erased it.
 - Conversion errors are Status 6; an item gone is Status 8.
 """
@@ -106,14 +107,17 @@ def new_item(klass: str, stored: bytes, tz: tzinfo | None) -> NewItem:
                    read=True)
 
 
-def _ghosted(klass: str, version: str) -> frozenset[str] | None:
+def ghosted(klass: str, version: str, supported: list[str] | None):
     """
-    The top-level elements kept as stored when a Change leaves them out;
-    None: every one (16.x calendar).
+    Whether a top-level element a Change leaves out keeps its stored value
+    (a predicate on the element's tag).
     """
     if klass == "Calendar" and _eas.version_tuple(version) >= (16, 0):
-        return None
-    return frozenset({BODY})
+        return lambda tag: True
+    if supported is not None and klass in ("Contacts", "Calendar"):
+        managed = frozenset(supported)
+        return lambda tag: tag not in managed or tag == BODY
+    return lambda tag: tag == BODY
 
 
 def _stored_body(klass: str, stored: bytes, version: str, reader: render.Reader):
@@ -137,19 +141,18 @@ def _render(klass: str, stored: bytes, version: str, reader: render.Reader, pref
     return render.pim_render(klass, stored, version, reader, preferences)
 
 
-def with_ghosts(klass: str, stored: bytes, data, version: str, reader: render.Reader):
+def with_ghosts(klass: str, stored: bytes, data, version: str, reader: render.Reader,
+                supported: list[str] | None = None):
     """
     The device's Change with the ghosted elements it left out filled in
     from the stored object, as this device would be sent them.
     """
-    ghosted = _ghosted(klass, version)
+    is_ghosted = ghosted(klass, version, supported)
     present = {child.tag for child in data}
-    if ghosted is not None and ghosted <= present:
-        return data
     rendered = _render(klass, stored, version, reader, (BodyPreference(1),))
     filled = copy.deepcopy(data)
     for child in rendered:
-        if child.tag in present or (ghosted is not None and child.tag not in ghosted):
+        if child.tag in present or not is_ghosted(child.tag):
             continue
         if child.tag == BODY:
             child = _stored_body(klass, stored, version, reader)
@@ -171,10 +174,11 @@ def convert_add(klass: str, data, version: str, reader: render.Reader, now: date
 
 
 def convert_change(klass: str, stored: bytes, data, version: str, reader: render.Reader, now: datetime,
-                   instance_id: str | None = None) -> bytes:
+                   instance_id: str | None = None, supported: list[str] | None = None) -> bytes:
     """
     A device's Change applied to a stored object (an occurrence's, with
-    C{instance_id}, 16.x calendar).
+    C{instance_id}, 16.x calendar); C{supported} is the device's Supported
+    list for the collection, if it sent one.
 
     @raise ConversionError: Status 6.
     """
@@ -184,7 +188,7 @@ def convert_change(klass: str, stored: bytes, data, version: str, reader: render
         if klass != "Calendar":
             raise ConversionError("InstanceId outside a calendar")
         return calendar.change_instance(stored, instance_id, data, version, tz=reader.tz)
-    changed = _from_eas(klass, with_ghosts(klass, stored, data, version, reader), version, reader.tz, now)
+    changed = _from_eas(klass, with_ghosts(klass, stored, data, version, reader, supported), version, reader.tz, now)
     return CONVERTERS[klass].merge(stored, changed)
 
 
@@ -228,11 +232,11 @@ class PimCollections:
 
     # -- Add -----------------------------------------------------------------
 
-    async def add(self, folder, command, own: dict[int, int], base_modseq: int):
+    async def add(self, folder, command, own: dict[int, int], state):
         """
         A Sync Add; its Responses entry ("Add", (ClientId, ServerId or
-        None), Status, ApplicationData or None).  C{base_modseq} is the
-        modseq of the state the request's sync key names.
+        None), Status, ApplicationData or None).  C{state} is the sync
+        state the request's key names.
         """
         klass = folder.content_class
         client_id = command.client_id or ""
@@ -241,7 +245,7 @@ class PimCollections:
             return ("Add", (client_id, None), CONVERSION_ERROR, None)
         existing = await self.store.items.by_client_id(self.device.id, client_id)
         if existing is not None:
-            if existing.folder_id == folder.id and existing.created_modseq > base_modseq:
+            if existing.folder_id == folder.id and existing.created_modseq > state.modseq:
                 return await self._added_before(folder, existing, client_id, own)
             # The client reuses ClientIds across requests, as it may.
             await self.store.items.release_client_id(self.device.id, client_id)
@@ -254,7 +258,7 @@ class PimCollections:
         if klass == "Calendar" and uid:
             same = await self.store.items.by_uid(self.account.id, folder.id, uid)
             if same is not None:
-                return await self._add_again(folder, same, command, client_id, own)
+                return await self._add_again(folder, same, command, client_id, own, state)
         item, created = await self.store.items.add_from_device(self.account.id, folder.id, new, self.device.id,
                                                                client_id)
         if created:
@@ -293,13 +297,13 @@ class PimCollections:
         item = (await self.store.items.get_many(self.account.id, [item_id], folder.id)).get(item_id)
         return item_columns(folder.content_class, item.content, self.reader.tz)["uid"] if item is not None else None
 
-    async def _add_again(self, folder, same, command, client_id: str, own: dict[int, int]):
+    async def _add_again(self, folder, same, command, client_id: str, own: dict[int, int], state):
         """
         A calendar Add of an event the folder holds (same UID): applied as
         a Change of it, answered with its ServerId.
         """
         server_id = f"{folder.id}:{same.id}"
-        status = await self._apply_change(folder, same.id, command.application_data, None, own, server_id)
+        status = await self._apply_change(folder, same.id, command.application_data, None, own, server_id, state)
         log.info("{account} {device}: calendar Add {client_id} names event {server_id}",
                  account=self.account.address, device=self.device.device_id, client_id=client_id,
                  server_id=server_id)
@@ -309,7 +313,7 @@ class PimCollections:
 
     # -- Change and occurrence Delete ------------------------------------------
 
-    async def change(self, folder, item_id: int | None, command, own: dict[int, int]):
+    async def change(self, folder, item_id: int | None, command, own: dict[int, int], state):
         """
         A Sync Change of a PIM item; its Responses entry, or None on
         success (MS-ASCMD 2.2.3.154: successful changes are not answered).
@@ -317,7 +321,7 @@ class PimCollections:
         if item_id is None:
             return ("Change", command.server_id, NOT_FOUND, self._instance(command))
         status = await self._apply_change(folder, item_id, command.application_data, command.instance_id, own,
-                                          command.server_id)
+                                          command.server_id, state)
         if status == SUCCESS:
             return None
         return ("Change", command.server_id, status, self._instance(command))
@@ -348,12 +352,13 @@ class PimCollections:
         return element
 
     async def _apply_change(self, folder, item_id: int, data, instance_id: str | None, own: dict[int, int],
-                            server_id: str) -> int:
+                            server_id: str, state) -> int:
         klass = folder.content_class
         now = self._now()
+        supported = state.state.get("supported")
 
         def edit(stored: bytes) -> bytes:
-            return convert_change(klass, stored, data, self.version, self.reader, now, instance_id)
+            return convert_change(klass, stored, data, self.version, self.reader, now, instance_id, supported)
 
         return await self._rewrite(folder, item_id, edit, own, server_id)
 

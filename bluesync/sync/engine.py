@@ -12,7 +12,10 @@ plus three small things kept in its state dict:
 - C{own}: item id -> modseq of changes this device made itself and that the
   state does not cover yet; they are not echoed back to it;
 - C{backlog}: adds and soft deletes owed after a filter change, sent before
-  ordinary changes.
+  ordinary changes;
+- C{supported}: the Supported element of the initial Sync (MS-ASCMD
+  2.2.3.179), kept for the whole epoch: which contact and calendar
+  elements the device manages (the others are ghosted).
 
 Because modseqs in a folder are unique and commit in order, "changes after
 M" ordered by modseq and cut at a window boundary is exact: the next state
@@ -80,13 +83,14 @@ class SyncEngine:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
 
-    async def begin(self, device_pk: int, folder: Folder, filter_type: int) -> SyncState:
+    async def begin(self, device_pk: int, folder: Folder, filter_type: int, extra: dict | None = None) -> SyncState:
         """
         SyncKey 0: a new epoch whose first state offers nothing yet (the
-        device asks again with the new key to get the items).
+        device asks again with the new key to get the items).  C{extra}
+        is kept in the epoch's states (C{supported}).
         """
         return await self._store.sync_states.save_next(
-            device_pk, folder.id, None, 0, {"filter": filter_type}
+            device_pk, folder.id, None, 0, {"filter": filter_type, **(extra or {})}
         )
 
     async def resolve(self, device_pk: int, folder: Folder, key: str) -> SyncState | None:
@@ -158,6 +162,8 @@ class SyncEngine:
         remembered.update(own or {})
         remembered = {k: v for k, v in remembered.items() if v > batch.upto}
         new_state = {"filter": filter_type, **(extra or {})}
+        if "supported" in state.state:
+            new_state["supported"] = state.state["supported"]
         if remembered:
             new_state["own"] = {str(k): v for k, v in remembered.items()}
         if batch.backlog:

@@ -135,16 +135,17 @@ class PimTestCase(SiteTestCase):
         return client
 
     async def sync(self, client, folder, commands: str = "", options: str = PLAIN, key: str | None = None,
-                   expect_status: str = "1"):
+                   expect_status: str = "1", supported: str | None = None):
         """
         One Sync of a collection with the device's current key (0 the
-        first time, then the empty exchange that gets the first key);
-        returns the answer's Collection element, or None for an empty answer.
+        first time, then the empty exchange that gets the first key, with
+        C{supported} as its Supported element); returns the answer's
+        Collection element, or None for an empty answer.
         """
         folder_id = folder.server_id
         slot = (client.device_id, folder_id)
         if key is None and slot not in self.keys:
-            first = await self._post(client, folder_id, "0", "", options)
+            first = await self._post(client, folder_id, "0", "", options, supported)
             self.keys[slot] = text(first, "airsync:SyncKey")
         use = key if key is not None else self.keys[slot]
         collection = await self._post(client, folder_id, use, commands, options)
@@ -154,10 +155,13 @@ class PimTestCase(SiteTestCase):
         self.keys[slot] = text(collection, "airsync:SyncKey")
         return collection
 
-    async def _post(self, client, folder_id: str, key: str, commands: str, options: str):
+    async def _post(self, client, folder_id: str, key: str, commands: str, options: str,
+                    supported: str | None = None):
         document = (
             f"<Sync {NAMESPACES}><Collections><Collection><SyncKey>{key}</SyncKey>"
-            f"<CollectionId>{folder_id}</CollectionId><WindowSize>100</WindowSize>"
+            f"<CollectionId>{folder_id}</CollectionId>"
+            + (f"<Supported>{supported}</Supported>" if supported is not None else "")
+            + "<WindowSize>100</WindowSize>"
             + (f"<Options>{options}</Options>" if options else "")
             + (f"<Commands>{commands}</Commands>" if commands else "")
             + "</Collection></Collections></Sync>"
@@ -350,6 +354,28 @@ class ChangeDeleteTests(PimTestCase):
         data = (await self.received(other, folder, "Change"))[server_id]
         self.assertEqual(find(data, "contacts:JobTitle"), [])
         self.assertEqual(text(data, "contacts:CompanyName"), "Example SA")
+
+    async def test_supported_elements(self):
+        """Elements a 14.1 device's Supported list leaves out are kept when its Change omits them (MS-ASCMD 2.2.3.179)."""
+        phone = await self.device("PHONE", "14.1")
+        other = await self.device("OTHER", "16.1")
+        folder = self.folders["Contacts"]
+        await self.sync(other, folder)
+        await self.sync(phone, folder, supported="<contacts:FirstName/><contacts:LastName/><contacts:FileAs/>"
+                                                 "<contacts:CompanyName/><contacts:Email1Address/>")
+        server_id, _ = await self.add(phone, folder, CONTACT)
+        self.assertEqual(list(await self.received(other, folder)), [server_id])
+        await self.sync(phone, folder, self.change(server_id, (
+            "<contacts:FileAs>Martin, Anna</contacts:FileAs><contacts:FirstName>Anna</contacts:FirstName>"
+            "<contacts:LastName>Martin-Durand</contacts:LastName>")))
+        data = (await self.received(other, folder, "Change"))[server_id]
+        self.assertEqual(text(data, "contacts:LastName"), "Martin-Durand")
+        self.assertEqual(find(data, "contacts:CompanyName"), [])
+        self.assertEqual(find(data, "contacts:Email1Address"), [])
+        self.assertEqual(text(data, "contacts:JobTitle"), "Chemist")
+        self.assertEqual(text(data, "contacts:MobilePhoneNumber"), "+33 6 12 34 56 78")
+        self.assertEqual(text(data, "contacts2:NickName"), "Annie")
+        self.assertEqual(text(data, "airsyncbase:Body/airsyncbase:Data"), "Likes tea, not coffee.")
 
     async def test_calendar_ghosting_in_16(self):
         """A 16.1 calendar Change with only a subject keeps everything else of the series (MS-ASCAL 3.1.5.3)."""

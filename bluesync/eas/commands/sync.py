@@ -85,6 +85,8 @@ class CollectionRequest:
     options_given: bool = False
     commands: list[ClientCommand] = field(default_factory=list)
     klass: str | None = None
+    # The element tags of a Supported element (MS-ASCMD 2.2.3.179), None without one.
+    supported: list[str] | None = None
 
     def cache(self) -> dict:
         return {
@@ -137,6 +139,9 @@ def parse_request(document, config) -> SyncRequest:
             raise SyncRequestError(PROTOCOL_ERROR, "Collection without CollectionId or SyncKey")
         request = CollectionRequest(collection_id, sync_key)
         request.klass = _text(element, "Class")
+        supported = element.find(A + "Supported")
+        if supported is not None:
+            request.supported = [child.tag for child in supported if isinstance(child.tag, str)]
         request.window_size = _number(_text(element, "WindowSize"), "WindowSize")
         request.get_changes = _flag(element, "GetChanges")
         deletes_as_moves = _flag(element, "DeletesAsMoves")
@@ -359,7 +364,10 @@ class SyncHandler:
             if collection.commands:
                 result.status = PROTOCOL_ERROR
                 return result
-            state = await self.engine.begin(self.device.id, folder, options.filter_type)
+            state = await self.engine.begin(
+                self.device.id, folder, options.filter_type,
+                None if collection.supported is None else {"supported": collection.supported},
+            )
             result.sync_key = state.key
             return result
         state = await self.engine.resolve(self.device.id, folder, collection.sync_key)
@@ -369,7 +377,7 @@ class SyncHandler:
             return result
         if not collection.options_given and "options" in state.state:
             options = SyncOptions.from_json(state.state["options"])
-        own = await self._client_commands(folder, collection, options, result, state.modseq)
+        own = await self._client_commands(folder, collection, options, result, state)
         get_changes = collection.get_changes is not False
         batch = None
         if get_changes:
@@ -436,11 +444,11 @@ class SyncHandler:
         return render.application_data(item, server_id, self.ctx.version, options, self.pim.reader)
 
     async def _client_commands(self, folder, collection: CollectionRequest, options: SyncOptions,
-                               result: CollectionResult, base_modseq: int) -> dict[int, int]:
+                               result: CollectionResult, state) -> dict[int, int]:
         """
         Apply the device's Adds, Changes, Deletes and Fetches; return
         item id -> modseq of the changes it made, so they are not echoed.
-        C{base_modseq} is that of the state the request's key names.
+        C{state} is the one the request's key names.
         """
         own: dict[int, int] = {}
         for command in collection.commands:
@@ -448,7 +456,7 @@ class SyncHandler:
                 if drafts.is_drafts(folder):
                     result.responses.append(await self.drafts.add(folder, command, own))
                 elif pim.handles(folder):
-                    result.responses.append(await self.pim.add(folder, command, own, base_modseq))
+                    result.responses.append(await self.pim.add(folder, command, own, state))
                 else:
                     # Email outside Drafts: Status 6 (MS-ASCMD 2.2.3.7.2).
                     result.responses.append(("Add", command.client_id, CONVERSION_ERROR, None))
@@ -467,7 +475,7 @@ class SyncHandler:
                 if response is not None:
                     result.responses.append(response)
             elif command.kind == "Change" and pim.handles(folder):
-                response = await self.pim.change(folder, item_id, command, own)
+                response = await self.pim.change(folder, item_id, command, own, state)
                 if response is not None:
                     result.responses.append(response)
             elif command.kind == "Delete" and command.instance_id and pim.handles(folder):
