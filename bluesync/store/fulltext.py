@@ -31,7 +31,6 @@ VECTOR_SQL = (
 )
 
 
-
 @dataclass(frozen=True)
 class SearchText:
     """

@@ -209,7 +209,8 @@ class MailboxSearchTests(SearchTestCase):
         """Without FreeText the folder and dates alone select, newest first."""
         await self.deliver(message("Older"), received=NOW - timedelta(days=2))
         await self.deliver(message("Newer"), received=NOW)
-        answer = await self.search(mailbox_search(None, f"<airsync:CollectionId>{self.inbox.id}</airsync:CollectionId>"))
+        in_inbox = f"<airsync:CollectionId>{self.inbox.id}</airsync:CollectionId>"
+        answer = await self.search(mailbox_search(None, in_inbox))
         self.assertEqual(subjects(answer), ["Newer", "Older"])
 
     async def test_other_class_finds_nothing(self):

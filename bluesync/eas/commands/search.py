@@ -22,8 +22,8 @@ global address list by name.
 
 A Range asks for at most 100 results (2.2.3.143.3); a larger one is
 answered with the first 100 of it, and the response Range says which.
-Total counts the matches exactly up to bluesync.store.search.COUNT_LIMIT
-and says "at least that many" beyond.  Malformed requests get Store Status
+Total counts the matches exactly below bluesync.store.search.COUNT_LIMIT
+and is PostgreSQL's estimate beyond (2.2.3.184.3 calls it an estimate).  Malformed requests get Store Status
 2 (invalid request) or 8 (too complex: Or, several And, FreeText outside
 And), with a log line.
 """
