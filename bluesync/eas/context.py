@@ -25,6 +25,9 @@ class ServerContext:
     notifier: Any = None
     # mail submission (SendMail and friends) once wired in.
     outbound: Any = None
+    # bluesync.devices.guard.Guard: per-account concurrency and autoblock
+    # detection (None: no such limits).
+    guard: Any = None
 
 
 @dataclass
