@@ -1,7 +1,9 @@
 """
-Whether a device may run a command: provisioning (policy key) and remote
-wipe.  Runs on every POST, after the device is recorded and before the
-command.  Returns the answer that refuses the request, or None.
+Whether a device may run a command: its access state (allowed, blocked,
+quarantined, autoblocked, wiped: see bluesync.devices.state), provisioning
+(policy key) and remote wipe.  Runs on every POST, after the device is
+recorded and before the command, and again when a held Ping is woken by a
+change to its device.  Returns the answer that refuses the request, or None.
 
 Every command except Provision needs the policy key the device confirmed
 in the last Provision exchange (MS-ASPROV 3.2.5).  Settings and Ping are
@@ -9,15 +11,32 @@ not exempt: MS-ASCMD 3.1.5.2 has a provisionable client send its
 DeviceInformation "as soon as possible after the client has been
 provisioned", and 14.1+ clients send it inside Provision instead.
 
-How a refusal is spelled depends on the version (MS-ASCMD 2.2.2,
-MS-ASHTTP 2.2.2.1.1): 12.x knows only HTTP 449 ("retry after sending a
-Provision command"); 14.0 and later get HTTP 200 with the command's own
-response document carrying a common status code:
+How a refusal is spelled depends on the version.  MS-ASCMD 2.2.2 common
+status codes exist from 14.0 on: those versions get HTTP 200 with the
+command's own response document carrying the code.  12.x knows only HTTP
+status codes (MS-ASHTTP 2.2.2.1.1): 449 "retry after sending a Provision
+command", 403 "the user is not enabled for ActiveSync synchronization".
 
-    140  RemoteWipeRequested   a wipe is pending (or was done: a wiped
-                               device that comes back is wiped again)
-    142  DeviceNotProvisioned  no policy key, or 0
-    144  InvalidPolicyKey      a key that is not the one confirmed
+    state / condition        12.1         14.0, 14.1, 16.0, 16.1
+    wipe pending or done     449          140 RemoteWipeRequested
+    no policy key, or 0      449          142 DeviceNotProvisioned
+    a stale policy key       449          144 InvalidPolicyKey
+    blocked                  403          129 DeviceIsBlockedForThisUser
+    quarantined              403          129 DeviceIsBlockedForThisUser
+    too many partnerships    403          177 MaximumDevicesReached
+    autoblocked, busy        503 with Retry-After, every version
+
+129 is the common code for "this device is not one the user may sync
+with", which is what both a blocked and a quarantined device are; the
+difference is on the server's side (an administrator may approve a
+quarantined device, and its owner was told so by email).  A blocked device
+gets the code for Provision too; a quarantined one may still run Provision,
+which tells nothing of the mailbox but lets a 14.1+ phone send its
+DeviceInformation for the administrator who decides, and lets an approved
+phone sync at once.  Autoblock and the per-account concurrency limit are
+throttling, which MS-ASHTTP 3.1.5.2.3 answers with 503 and Retry-After.
+
+A wipe comes first: a blocked lost phone is still wiped.
 """
 
 from __future__ import annotations
@@ -26,22 +45,32 @@ from lxml import etree
 from twisted.logger import Logger
 
 from bluesync import wbxml
+from bluesync.devices import notices, state
 from bluesync.eas.context import CommandContext
+from bluesync.eas.responses import WBXML_TYPE, wbxml_response
 from bluesync.web.rendering import Response
 
 log = Logger()
 
-WBXML_TYPE = "application/vnd.ms-sync.wbxml"
-
+# MS-ASCMD 2.2.2 common status codes.
+DEVICE_BLOCKED = 129
 REMOTE_WIPE_REQUESTED = 140
 DEVICE_NOT_PROVISIONED = 142
 INVALID_POLICY_KEY = 144
+MAXIMUM_DEVICES_REACHED = 177
+
+# What 12.x gets instead (MS-ASHTTP 2.2.2.1.1).
+RETRY_AFTER_PROVISION = 449
+FORBIDDEN = 403
+
+__all__ = ["WBXML_TYPE", "check", "refusal", "busy", "device_limit_refusal"]
 
 _EXEMPT = frozenset({"Provision"})
 
 # The root element of each command's response, for the 14.0+ status form.
 # GetAttachment has no WBXML response at all and is refused with 449.
 _RESPONSE_ROOTS = {
+    "Provision": ("Provision", "Provision"),
     "Sync": ("AirSync", "Sync"),
     "SendMail": ("ComposeMail", "SendMail"),
     "SmartForward": ("ComposeMail", "SmartForward"),
@@ -104,14 +133,32 @@ def status_document(command: str, status: int) -> etree._Element | None:
     return document
 
 
-def refusal(ctx: CommandContext, status: int) -> Response:
+def refusal(ctx: CommandContext, status: int, legacy: int = RETRY_AFTER_PROVISION) -> Response:
     """
-    Send the device to Provision the way its protocol version understands.
+    Refuse the request the way its protocol version understands: the
+    common status C{status} in the command's response document (14.0+), or
+    the HTTP status C{legacy} (12.x, and commands without a WBXML response).
     """
     document = status_document(ctx.request.command, status)
     if ctx.version_number < 14.0 or document is None:
-        return Response(449)
-    return Response(200, wbxml.encode(document), {"content-type": WBXML_TYPE})
+        return Response(legacy)
+    return wbxml_response(document)
+
+
+def busy(retry_after: float) -> Response:
+    """
+    HTTP 503 with Retry-After, for every version (MS-ASHTTP 3.1.5.2.3).
+    """
+    return Response(503, b"", {"retry-after": str(max(1, int(retry_after + 0.999)))})
+
+
+def device_limit_refusal(ctx: CommandContext) -> Response:
+    return refusal(ctx, MAXIMUM_DEVICES_REACHED, FORBIDDEN)
+
+
+def _log(ctx: CommandContext, message: str, **fields) -> None:
+    log.info("{account} {device} {command}: " + message, account=ctx.account.address,
+             device=ctx.request.device_id, command=ctx.request.command, **fields)
 
 
 async def check(ctx: CommandContext) -> Response | None:
@@ -122,21 +169,27 @@ async def check(ctx: CommandContext) -> Response | None:
             "{account} {device}: account-only wipe {state} but the device speaks {version}; refused",
             account=ctx.account.address, device=device.device_id, state=device.wipe, version=ctx.version,
         )
-        return Response(403)
+        return Response(FORBIDDEN)
+    server = ctx.server
+    access = state.decide(device, server.clock.seconds())
+    await notices.announce(server.store, ctx.account, device, access, server.config.mail.hostname)
+    if wipe_directive(device, ctx.version) is not None:
+        if command in _EXEMPT:
+            return None
+        _log(ctx, "wipe {state}, sent to Provision", state=device.wipe)
+        return refusal(ctx, REMOTE_WIPE_REQUESTED)
+    if access.state == state.AUTOBLOCKED:
+        remaining = access.until.timestamp() - server.clock.seconds()
+        _log(ctx, "refused, {source} for {seconds:.0f} more seconds", source=access.source, seconds=remaining)
+        return busy(remaining)
+    if access.state == state.BLOCKED or (access.state == state.QUARANTINED and command not in _EXEMPT):
+        _log(ctx, "refused, device {state} ({source})", state=access.state, source=access.source)
+        return refusal(ctx, DEVICE_BLOCKED, FORBIDDEN)
     if command in _EXEMPT:
         return None
-    if wipe_directive(device, ctx.version) is not None:
-        log.info(
-            "{account} {device} {command}: wipe {state}, sent to Provision",
-            account=ctx.account.address, device=device.device_id, command=command, state=device.wipe,
-        )
-        return refusal(ctx, REMOTE_WIPE_REQUESTED)
     key = ctx.request.policy_key
     if key and device.policy_key is not None and key == device.policy_key:
         return None
     status = DEVICE_NOT_PROVISIONED if not key else INVALID_POLICY_KEY
-    log.info(
-        "{account} {device} {command}: policy key {key} refused ({status})",
-        account=ctx.account.address, device=device.device_id, command=command, key=key, status=status,
-    )
+    _log(ctx, "policy key {key} refused ({status})", key=key, status=status)
     return refusal(ctx, status)

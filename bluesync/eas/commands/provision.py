@@ -32,10 +32,13 @@ from lxml import etree
 from twisted.logger import Logger
 
 from bluesync import wbxml
+from bluesync.devices import notices, state
 from bluesync.eas import access
 from bluesync.eas.commands.settings import store_device_information
 from bluesync.eas.context import CommandContext
 from bluesync.eas.policy import POLICY_TYPE, is_restrictive, provision_document
+from bluesync.eas.responses import wbxml_response
+from bluesync.store.audit import AuditEntry
 from bluesync.web.rendering import Response
 
 log = Logger()
@@ -136,8 +139,7 @@ async def handle(ctx: CommandContext) -> Response:
     response = await _provision(ctx, answer)
     if response is not None:
         return response
-    document = answer.element(ctx.server.config.policy)
-    return Response(200, wbxml.encode(document), {"content-type": access.WBXML_TYPE})
+    return wbxml_response(answer.element(ctx.server.config.policy))
 
 
 def _log(ctx: CommandContext, message: str, **fields) -> None:
@@ -263,9 +265,15 @@ async def _wipe(ctx: CommandContext, answer: _Answer, request: _Request, directi
         answer.directive = directive
         return
     devices = ctx.server.store.devices
+    entry = AuditEntry("device", "device.wipe-acknowledged", ctx.account.address, ctx.device.device_id, directive)
     if directive == "AccountOnlyRemoteWipe":
-        await devices.acknowledge_account_wipe(ctx.device.id)
+        await devices.acknowledge_account_wipe(ctx.device.id, entry)
     else:
-        await devices.acknowledge_wipe(ctx.device.id)
+        await devices.acknowledge_wipe(ctx.device.id, entry)
     log.warn("{account} {device}: wipe acknowledged",
              account=ctx.account.address, device=ctx.device.device_id)
+    # The phone may never come back: tell its owner now.
+    wiped = await devices.by_pk(ctx.device.id)
+    if wiped is not None:
+        await notices.announce(ctx.server.store, ctx.account, wiped, state.decide(wiped, ctx.server.clock.seconds()),
+                               ctx.server.config.mail.hostname)

@@ -28,12 +28,12 @@ from twisted.logger import Logger
 
 from bluesync import wbxml
 from bluesync.eas.context import CommandContext
+from bluesync.eas.responses import wbxml_response
 from bluesync.items.html2text import html_to_text, text_to_html
 from bluesync.web.rendering import Response
 
 log = Logger()
 
-WBXML_TYPE = "application/vnd.ms-sync.wbxml"
 
 SUCCESS = 1
 PROTOCOL_ERROR = 2
@@ -70,7 +70,7 @@ _OOF_TIME = "%Y-%m-%dT%H:%M:%S.000Z"
 
 
 def answer(document: etree._Element) -> Response:
-    return Response(200, wbxml.encode(document), {"content-type": WBXML_TYPE})
+    return wbxml_response(document)
 
 
 def _status(parent: etree._Element, status: int) -> etree._Element:
