@@ -14,12 +14,15 @@ from twisted.logger import Logger
 from twisted.web import http_headers
 
 from bluesync import wbxml
+from bluesync.devices import actions, state
+from bluesync.devices.guard import BUSY_RETRY_AFTER
 from bluesync.eas import access
 from bluesync.eas.context import CommandContext, ServerContext
 from bluesync.eas.request import SUPPORTED_VERSIONS, RequestError, parse_request
 from bluesync.eas.responses import WBXML_TYPE, wbxml_response
 from bluesync.store.accounts import Account
 from bluesync.store.database import DATABASE_DOWN
+from bluesync.store.devices import TooManyDevices
 from bluesync.web.rendering import Response
 
 log = Logger()
@@ -109,6 +112,19 @@ class ActiveSyncResource:
                 command=eas_request.command,
             )
             return Response(501)
+        guard = self.server.guard
+        if guard is not None and not guard.admit(self.account.id):
+            log.info("{account} {device} {command}: refused, {count} requests of the account in progress",
+                     account=self.account.address, device=eas_request.device_id, command=eas_request.command,
+                     count=guard.working(self.account.id))
+            return access.busy(BUSY_RETRY_AFTER)
+        try:
+            return await self._admitted(request, eas_request, handler, headers)
+        finally:
+            if guard is not None:
+                guard.release(self.account.id)
+
+    async def _admitted(self, request, eas_request, handler, headers) -> Response:
         body = request.content.read() if request.content is not None else b""
         limit = self.server.config.server.max_request_body
         if limit and len(body) > limit:
@@ -121,6 +137,7 @@ class ActiveSyncResource:
             http_request=request,
             body=body,
         )
+        config = self.server.config
         try:
             ctx.device = await self.server.store.devices.touch(
                 self.account.id,
@@ -129,7 +146,13 @@ class ActiveSyncResource:
                 eas_request.user_agent,
                 eas_request.version,
                 eas_request.command,
+                new_access=state.POLICY_STATES[config.policy.unknown_device],
+                max_devices=config.devices.max_devices_per_account,
             )
+        except TooManyDevices as e:
+            log.warn("{account} {device}: new partnership refused: {reason}",
+                     account=self.account.address, device=eas_request.device_id, reason=str(e))
+            return access.device_limit_refusal(ctx)
         except DATABASE_DOWN as e:
             log.warn("database unavailable: {error}", error=str(e))
             return Response(503, b"", {"retry-after": "30"})
@@ -150,10 +173,16 @@ class ActiveSyncResource:
                 )
                 return Response(400)
         try:
-            return await handler(ctx)
+            response = await handler(ctx)
         except DATABASE_DOWN as e:
             log.warn("{command} failed, database unavailable: {error}", command=eas_request.command, error=str(e))
             return Response(503, b"", {"retry-after": "30"})
+        guard = self.server.guard
+        if guard is not None:
+            reason = guard.observe(ctx.device.id, eas_request.user_agent, eas_request.command, response)
+            if reason is not None:
+                await actions.autoblock(self.server, self.account, ctx.device, reason)
+        return response
 
 
 __all__ = ["ActiveSyncResource", "options_headers", "wbxml_response", "WBXML_TYPE"]
