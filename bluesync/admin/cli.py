@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bluesync.admin import device_cmd, pim_cmd, user_cmd, wbxml_cmd
+from bluesync.admin import admin_cmd, audit_cmd, device_cmd, pim_cmd, rule_cmd, user_cmd, wbxml_cmd
 from bluesync.config import ConfigError, load_config
 
-_FAMILIES = (user_cmd, device_cmd, pim_cmd, wbxml_cmd)
+_FAMILIES = (user_cmd, device_cmd, rule_cmd, audit_cmd, admin_cmd, pim_cmd, wbxml_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"bluesync-admin: {e}", file=sys.stderr)
         return 2
+    # Commands that act for the administrator need it (mail hostname, policy).
+    args.loaded_config = config
     return _run_with_store(config, args)
 
 
