@@ -203,6 +203,13 @@ class Notifier:
     def held_count(self) -> int:
         return len(self._devices)
 
+    def held_for_account(self, account_id: int) -> int:
+        """
+        How many requests of the account are held here (Pings and Sync
+        waits); the concurrency limit does not count them.
+        """
+        return len(self._accounts.get(account_id, ()))
+
     def _fire_all(self, wakeup: Wakeup) -> int:
         waiters = list(self._devices.values())
         for waiter in waiters:
