@@ -180,7 +180,7 @@ class DeviceStore:
         return await self._write(device_pk, sets, tuple(assignments.values()), notify=notify, entry=entry)
 
     async def _write(self, device_pk: int, sets: str, params: tuple, *, notify: bool = False,
-                     entry: AuditEntry | None = None, where: str = "") -> bool:
+                     entry: AuditEntry | None = None, where: str = "", params_after: tuple = ()) -> bool:
         """
         C{UPDATE devices SET <sets> WHERE id = device_pk <where>} in one
         transaction; with C{notify}, wake the device's held requests on
@@ -190,7 +190,8 @@ class DeviceStore:
 
         async def work(transaction: Transaction) -> bool:
             row = await transaction.query_one(
-                f"UPDATE devices SET {sets} WHERE id = %s {where} RETURNING account_id", (*params, device_pk)
+                f"UPDATE devices SET {sets} WHERE id = %s {where} RETURNING account_id",
+                (*params, device_pk, *params_after),
             )
             if row is None:
                 return False
@@ -221,8 +222,13 @@ class DeviceStore:
         return await self._set(device_pk, {"blocked_until": until, "autoblock_reason": reason},
                                notify=True, entry=entry)
 
-    async def set_notice(self, device_pk: int, notice: str) -> None:
-        await self._set(device_pk, {"notice": notice})
+    async def claim_notice(self, device_pk: int, old: str, new: str) -> bool:
+        """
+        Record that the owner is told about C{new}, if the last notice is
+        still C{old}: of two requests racing to announce one state, one wins.
+        """
+        return await self._write(device_pk, "notice = %s", (new,), where="AND notice = %s",
+                                 params_after=(old,))
 
     async def reset_sync_state(self, device_pk: int, entry: AuditEntry | None = None) -> bool:
         """
