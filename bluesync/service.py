@@ -25,6 +25,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from bluesync.config import Config
+from bluesync.devices.guard import Guard
 from bluesync.eas.context import ServerContext
 from bluesync.mail.lmtp import LMTPFactory
 from bluesync.mail.outbound import OutboundQueue
@@ -66,7 +67,7 @@ class BluesyncService(MultiService):
         self.stop_hooks.append(outbound.stop)
         self.context = ServerContext(
             config=self.config, store=self.opened.store, clock=self.reactor, notifier=notifier,
-            outbound=outbound,
+            outbound=outbound, guard=Guard(self.config.devices, self.reactor, notifier),
         )
         site = build_site(self.context)
         for description in self.config.server.listen:
