@@ -37,6 +37,19 @@ class SyncState:
         return f"{self.epoch}{self.counter}"
 
 
+@dataclass(frozen=True)
+class PushView:
+    """
+    See L{SyncStateStore.push_view}.  C{folders} maps each watched folder
+    that is a live folder of the account to (its modseq, the modseq of the
+    device's newest state for it, or None if the device never synced it).
+    """
+
+    hierarchy_modseq: int
+    hierarchy_state: SyncState | None
+    folders: dict[int, tuple[int, int | None]]
+
+
 def parse_key(key: str | None) -> tuple[str, int] | None:
     if not key or len(key) <= _EPOCH_LENGTH or len(key) > 64:
         return None
@@ -128,6 +141,35 @@ class SyncStateStore:
             (device_pk, list(collections)),
         )
         return {row[0]: SyncState(device_pk, row[0], row[1], row[2], row[3], row[4]) for row in rows}
+
+    async def push_view(self, device_pk: int, account_id: int, folder_ids: list[int]) -> PushView:
+        """
+        What Ping compares, in one statement and one snapshot: the account's
+        hierarchy counter with the device's newest hierarchy state, and each
+        watched live folder's modseq with the device's newest state for it.
+        One round trip matters when thousands of held Pings wake at once.
+        """
+        rows = await self._database.query(
+            "SELECT 0::bigint, a.hierarchy_modseq, h.modseq, h.epoch, h.counter, h.state FROM accounts a"
+            " LEFT JOIN LATERAL (SELECT modseq, epoch, counter, state FROM sync_states"
+            "  WHERE device_id = %(device)s AND collection = 0 ORDER BY counter DESC LIMIT 1) h ON true"
+            " WHERE a.id = %(account)s"
+            " UNION ALL"
+            " SELECT f.id, f.modseq, s.modseq, NULL, NULL, NULL FROM folders f"
+            " LEFT JOIN LATERAL (SELECT modseq FROM sync_states"
+            "  WHERE device_id = %(device)s AND collection = f.id ORDER BY counter DESC LIMIT 1) s ON true"
+            " WHERE f.account_id = %(account)s AND f.id = ANY(%(folders)s) AND NOT f.deleted",
+            {"device": device_pk, "account": account_id, "folders": list(folder_ids)},
+        )
+        hierarchy_modseq, hierarchy_state, folders = 0, None, {}
+        for collection, modseq, synced, epoch, counter, state in rows:
+            if collection == HIERARCHY:
+                hierarchy_modseq = modseq
+                if synced is not None:
+                    hierarchy_state = SyncState(device_pk, HIERARCHY, epoch, counter, synced, state)
+            else:
+                folders[collection] = (modseq, synced)
+        return PushView(hierarchy_modseq, hierarchy_state, folders)
 
     async def forget(self, device_pk: int, collection: int | None = None) -> None:
         """
