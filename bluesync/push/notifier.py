@@ -92,16 +92,22 @@ def _device_pk(device_key: DeviceKey):
     return device_key[-1] if isinstance(device_key, tuple) else device_key
 
 
-class _Waiter:
-    __slots__ = ("account_id", "folders", "device_key", "hierarchy", "deferred", "timer")
+class _Waiter(Deferred):
+    """
+    A held request: the Deferred it awaits, carrying its own registration,
+    so each held request costs one object besides its timer.
+    """
 
-    def __init__(self, account_id: int, folders: frozenset[int], device_key, hierarchy: bool) -> None:
+    def __init__(self, notifier: Notifier, account_id: int, folders, device_key, hierarchy: bool) -> None:
+        super().__init__(notifier._cancelled)
         self.account_id = account_id
+        # A tuple: a device watches a handful of folders, and a tuple of
+        # a few ints is a fifth of the size of a frozenset.
         self.folders = folders
         self.device_key = device_key
         self.hierarchy = hierarchy
-        self.deferred: Deferred | None = None
         self.timer = None
+        self.registered = True
 
 
 class Notifier:
@@ -113,7 +119,8 @@ class Notifier:
 
     def __init__(self, clock) -> None:
         self._clock = clock
-        self._accounts: dict[int, set[_Waiter]] = {}
+        # Per account a short list: an account has a few devices.
+        self._accounts: dict[int, list[_Waiter]] = {}
         self._devices: dict[DeviceKey, _Waiter] = {}
         self._stopped = False
 
@@ -136,12 +143,13 @@ class Notifier:
         previous = self._devices.get(device_key)
         if previous is not None:
             self._fire(previous, SUPERSEDED_WAKEUP)
-        waiter = _Waiter(account_id, frozenset(folder_ids), device_key, hierarchy)
-        waiter.deferred = Deferred(lambda _: self._remove(waiter))
+        folders = tuple(dict.fromkeys(folder_ids))
+        waiter = _Waiter(self, account_id, folders if len(folders) <= 16 else frozenset(folders),
+                         device_key, hierarchy)
         waiter.timer = self._clock.callLater(max(timeout, 0), self._fire, waiter, TIMED_OUT)
-        self._accounts.setdefault(account_id, set()).add(waiter)
+        self._accounts.setdefault(account_id, []).append(waiter)
         self._devices[device_key] = waiter
-        return waiter.deferred
+        return waiter
 
     def notify_folder(self, account_id: int, folder_id: int) -> int:
         """
@@ -217,25 +225,31 @@ class Notifier:
         return len(waiters)
 
     def _remove(self, waiter: _Waiter) -> None:
-        waiter.deferred = None
+        if not waiter.registered:
+            return
+        waiter.registered = False
         if waiter.timer is not None:
             if waiter.timer.active():
                 waiter.timer.cancel()
             waiter.timer = None
         waiters = self._accounts.get(waiter.account_id)
         if waiters is not None:
-            waiters.discard(waiter)
+            waiters.remove(waiter)
             if not waiters:
                 del self._accounts[waiter.account_id]
         if self._devices.get(waiter.device_key) is waiter:
             del self._devices[waiter.device_key]
 
+    def _cancelled(self, waiter: _Waiter) -> None:
+        # The Deferred's canceller: the request went away (client gone, or
+        # discard()); the Deferred then errbacks with CancelledError.
+        self._remove(waiter)
+
     def _fire(self, waiter: _Waiter, wakeup: Wakeup) -> None:
-        deferred = waiter.deferred
-        if deferred is None:
+        if not waiter.registered:
             return
         self._remove(waiter)
-        deferred.callback(wakeup)
+        waiter.callback(wakeup)
 
 
 def discard(waiting: Deferred) -> None:

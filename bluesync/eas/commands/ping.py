@@ -44,7 +44,6 @@ from bluesync.eas.context import CommandContext
 from bluesync.eas.responses import wbxml_response
 from bluesync.push.notifier import DEVICE, discard
 from bluesync.store.folders import parse_server_id
-from bluesync.store.syncstate import HIERARCHY
 from bluesync.web.rendering import Response
 
 log = Logger()
@@ -159,13 +158,29 @@ def _log(ctx: CommandContext, message: str, **fields) -> None:
 
 
 async def handle(ctx: CommandContext) -> Response:
+    parameters = _parameters(ctx)
+    if isinstance(parameters, Response):
+        return parameters
+    notifier = ctx.server.notifier
+    if notifier is None:
+        log.error("Ping refused: the server has no notifier")
+        return answer(SERVER_ERROR)
+    # Only what the hold needs stays referenced while it lasts: the parsed
+    # tree and request are gone, so thousands of held Pings stay small.
+    ctx.document = None
+    return await _hold(ctx, notifier, *parameters)
+
+
+def _parameters(ctx: CommandContext) -> Response | tuple[list[int], int, bool]:
+    """
+    (folder ids, heartbeat, whether to remember them) for a valid request,
+    or the answer refusing it.
+    """
     try:
         request = parse(ctx.document)
     except PingSyntaxError as e:
         _log(ctx, "malformed request: {reason}", reason=str(e))
         return answer(SYNTAX_ERROR)
-    # The parsed tree is not needed while the request is held.
-    ctx.document = None
     device = ctx.device
     heartbeat = request.heartbeat if request.heartbeat is not None else device.ping_heartbeat
     if request.folders is not None:
@@ -192,13 +207,8 @@ async def handle(ctx: CommandContext) -> Response:
     if None in folder_ids:
         _log(ctx, "folder {server_id!r} cannot be ours", server_id=server_ids[folder_ids.index(None)])
         return answer(HIERARCHY_CHANGED)
-
-    notifier = ctx.server.notifier
-    if notifier is None:
-        log.error("Ping refused: the server has no notifier")
-        return answer(SERVER_ERROR)
     remember = (heartbeat, folder_ids) != (device.ping_heartbeat, list(device.ping_folders or []))
-    return await _hold(ctx, notifier, folder_ids, heartbeat, remember)
+    return folder_ids, heartbeat, remember
 
 
 async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat: int, remember: bool) -> Response:
@@ -231,28 +241,25 @@ async def _unseen_changes(ctx: CommandContext, folder_ids: list[int]) -> tuple[i
     """
     (HIERARCHY_CHANGED, []) if the device must run FolderSync first, else
     (CHANGES, the watched folders with changes it has not synced, in
-    request order).
+    request order).  One query: thousands of held Pings may ask at once.
     """
-    store = ctx.server.store
-    account_id = ctx.account.id
-    states = await store.sync_states.latest(ctx.device.id, [HIERARCHY, *folder_ids])
-    hierarchy_state = states.get(HIERARCHY)
-    if hierarchy_state is None:
+    view = await ctx.server.store.sync_states.push_view(ctx.device.id, ctx.account.id, folder_ids)
+    state = view.hierarchy_state
+    if state is None:
         _log(ctx, "no FolderSync yet, asking for one")
         return HIERARCHY_CHANGED, []
-    current = await store.folders.hierarchy_modseq(account_id)
-    if hierarchy.unseen_changes(hierarchy_state.modseq, hierarchy.own_stamps(hierarchy_state), current):
+    if hierarchy.unseen_changes(state.modseq, hierarchy.own_stamps(state), view.hierarchy_modseq):
         _log(ctx, "hierarchy changed, asking for FolderSync")
         return HIERARCHY_CHANGED, []
-    modseqs = await store.folders.modseqs(account_id, folder_ids)
-    missing = [folder_id for folder_id in folder_ids if folder_id not in modseqs]
+    missing = [folder_id for folder_id in folder_ids if folder_id not in view.folders]
     if missing:
         _log(ctx, "folders {missing} are not in the hierarchy, asking for FolderSync", missing=missing)
         return HIERARCHY_CHANGED, []
-    changed = [
-        folder_id for folder_id in folder_ids
-        if folder_id not in states or modseqs[folder_id] > states[folder_id].modseq
-    ]
+    changed = []
+    for folder_id in folder_ids:
+        modseq, synced = view.folders[folder_id]
+        if synced is None or modseq > synced:
+            changed.append(folder_id)
     return CHANGES, changed
 
 
