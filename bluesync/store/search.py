@@ -17,16 +17,16 @@ from datetime import datetime
 from bluesync.store import fulltext
 from bluesync.store.database import Database
 
-# Matches are counted exactly up to this many.  Past it, the total is the
-# planner's estimate (from the word statistics ANALYZE keeps), never less
-# than this: counting every match of a word found in most of a
-# 100,000-message mailbox would cost more than the search itself, and
-# MS-ASCMD 2.2.3.184.3 calls Total an estimate.  When the estimate alone is
-# past ESTIMATE_TRUSTED (a common word: estimates of frequent words are
-# close, those of rare words and of word combinations err low), the count
-# is not even attempted.
-COUNT_LIMIT = 1000
-ESTIMATE_TRUSTED = 2 * COUNT_LIMIT
+# How the total of a search is known, cheapest first:
+# - a page that is not full ends the result: the total is exact, free;
+# - otherwise PostgreSQL's row estimate (EXPLAIN, from the word statistics
+#   ANALYZE keeps) decides: below COUNT_LIMIT the matches are counted, up
+#   to COUNT_LIMIT; past it (or when the count reaches it) the estimate is
+#   the total, raised to at least one past the page so a client always asks
+#   for the next one.  Counting the matches of a word found in a third of a
+#   100,000-message mailbox costs more than finding the page itself, and
+#   MS-ASCMD 2.2.3.184.3 calls Total an estimate.
+COUNT_LIMIT = 500
 
 
 class NoSuchFolder(LookupError):
@@ -143,23 +143,24 @@ class SearchStore:
             params,
         )
         hits = [Hit(item_id, folder_id) for item_id, folder_id in rows]
-        if offset == 0 and len(hits) < limit:
-            # The whole result is on this page: no need to count.
-            return MailboxResult(hits, len(hits))
+        if len(hits) < limit and (hits or offset == 0):
+            # This page ends the result.
+            return MailboxResult(hits, offset + len(hits))
+        # At least one more after a full page; at least the offset when
+        # the client paged past the end (then only a count can tell).
+        known = offset + len(hits) + 1 if hits else 0
         (plan,) = await self._database.query_one(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM items i WHERE {condition}",
                                                  params)
         estimate = int(plan[0]["Plan"]["Plan Rows"])
-        if estimate >= ESTIMATE_TRUSTED:
-            return MailboxResult(hits, max(estimate, offset + len(hits)), True)
-        (total,) = await self._database.query_one(
-            f"SELECT count(*) FROM (SELECT 1 FROM items i WHERE {condition} LIMIT %(count_limit)s) AS matches",
-            params,
-        )
-        if total >= COUNT_LIMIT:
-            return MailboxResult(hits, max(total, estimate, offset + len(hits)), True)
-        if hits:
-            total = max(total, offset + len(hits))
-        return MailboxResult(hits, total)
+        if estimate < COUNT_LIMIT:
+            (total,) = await self._database.query_one(
+                f"SELECT count(*) FROM (SELECT 1 FROM items i WHERE {condition} LIMIT %(count_limit)s) AS matches",
+                params,
+            )
+            if total < COUNT_LIMIT:
+                return MailboxResult(hits, total)
+            estimate = max(estimate, total)
+        return MailboxResult(hits, max(estimate, known), True)
 
     async def _scope(self, account_id: int, folder_ids: tuple[int, ...], deep: bool) -> list[int]:
         """

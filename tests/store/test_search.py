@@ -112,29 +112,30 @@ class MailboxSearchTests(SearchTestCase):
         self.assertEqual(first.hits[0].server_id, f"{self.inbox.id}:{ids[-1]}")
 
     async def test_estimated_total(self):
-        """Past COUNT_LIMIT matches the total is the planner's estimate, flagged, never below the limit."""
+        """Past COUNT_LIMIT matches the total is an estimate, flagged, and promises a next page."""
         self.patch(search_module, "COUNT_LIMIT", 5)
         for n in range(40):
             await self.deliver(message(f"Report {n}" if n % 2 else f"Memo {n}"))
         await self.database.execute("ANALYZE items")
-        result = await self.store.search.mailbox(self.alice.id, MailboxQuery("report"), 0, 2)
-        self.assertEqual(len(result.hits), 2)
-        self.assertTrue(result.total_estimated)
-        self.assertGreaterEqual(result.total, 5)
-        self.assertLessEqual(result.total, 40)
-        exact = await self.store.search.mailbox(self.alice.id, MailboxQuery("report"), 0, 100)
-        self.assertEqual((exact.total, exact.total_estimated), (20, False))
+        first = await self.store.search.mailbox(self.alice.id, MailboxQuery("report"), 0, 2)
+        self.assertEqual(len(first.hits), 2)
+        self.assertTrue(first.total_estimated)
+        self.assertGreaterEqual(first.total, 5)
+        self.assertLessEqual(first.total, 40)
+        deep = await self.store.search.mailbox(self.alice.id, MailboxQuery("report"), 16, 2)
+        self.assertTrue(deep.total_estimated)
+        self.assertGreaterEqual(deep.total, 19)
 
-    async def test_common_word_not_counted(self):
-        """A word estimated past ESTIMATE_TRUSTED is not counted: the estimate (or the hits seen) is the total."""
-        self.patch(search_module, "ESTIMATE_TRUSTED", 1)
-        for n in range(40):
+    async def test_end_of_result_is_exact(self):
+        """A page that is not full, or one past the end, gives the exact total."""
+        self.patch(search_module, "COUNT_LIMIT", 5)
+        for n in range(12):
             await self.deliver(message(f"Report {n}"))
-        result = await self.store.search.mailbox(self.alice.id, MailboxQuery("report"), 10, 10)
-        self.assertEqual(len(result.hits), 10)
-        self.assertTrue(result.total_estimated)
-        self.assertGreaterEqual(result.total, 20)
-        self.assertNotEqual(result.total, 40)
+        last = await self.store.search.mailbox(self.alice.id, MailboxQuery("report"), 10, 5)
+        self.assertEqual((len(last.hits), last.total, last.total_estimated), (2, 12, False))
+        self.patch(search_module, "COUNT_LIMIT", 500)
+        beyond = await self.store.search.mailbox(self.alice.id, MailboxQuery("report"), 20, 5)
+        self.assertEqual((beyond.hits, beyond.total, beyond.total_estimated), ([], 12, False))
 
     async def test_folder_and_subfolders(self):
         """A folder limits the search; deep traversal adds its subfolders."""
