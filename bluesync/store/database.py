@@ -40,8 +40,24 @@ DATABASE_DOWN = (
 )
 
 
+# SQLSTATEs that mean the server ended the session (class 08: connection
+# exceptions; 57P01-57P03: shutdown, crash, cannot connect now).
+_DEAD_STATES = ("57P01", "57P02", "57P03")
+
+
 def _is_dead(failure) -> bool:
-    return bool(reconnection.defaultDeathChecker(failure))
+    """
+    Whether an error means the connection is gone and must be reopened.
+    A deadlock, a lock timeout or a cancelled statement is also an
+    OperationalError, but the connection is fine: reconnecting for those
+    would fail the next request on it with a 503.
+    """
+    if failure.check(txpostgres.RollbackFailed, psycopg2.InterfaceError):
+        return True
+    if not failure.check(psycopg2.OperationalError):
+        return False
+    code = getattr(failure.value, "pgcode", None)
+    return code is None or code.startswith("08") or code in _DEAD_STATES
 
 
 class _ReconnectingConnection(txpostgres.Connection):

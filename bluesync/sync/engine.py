@@ -131,8 +131,14 @@ class SyncEngine:
             item_filter=item_filter(folder.content_class, filter_type, now),
         )
         for change in found.changes:
-            if own.get(change.item_id) == change.modseq:
+            mine = own.get(change.item_id)
+            if mine == change.modseq:
                 continue
+            if change.kind == ADD and mine is not None and change.item is not None \
+                    and mine == change.item.created_modseq:
+                # The device moved this item here itself and already holds
+                # it under this ServerId; what changed since is a Change.
+                change = Change(CHANGE, change.item_id, change.modseq, change.item)
             batch.changes.append(change)
         batch.more_available = found.more_available
         batch.upto = found.upto

@@ -58,3 +58,19 @@ class ConnectTests(DatabaseTestCase):
             await connect("host=127.0.0.1 port=1 dbname=x user=u password=hunter2 connect_timeout=2", 1)
         self.assertIn("port=1", str(raised.exception))
         self.assertNotIn("hunter2", str(raised.exception))
+
+
+class DeadConnectionTests(DatabaseTestCase):
+    pool_size = 1
+
+    async def test_statement_error_keeps_connection(self):
+        """A cancelled statement is an error for its caller only: the connection stays usable."""
+        import psycopg2
+
+        async def slow(transaction):
+            await transaction.execute("SET LOCAL statement_timeout = 20")
+            await transaction.execute("SELECT pg_sleep(2)")
+
+        with self.assertRaises(psycopg2.extensions.QueryCanceledError):
+            await self.database.transaction(slow)
+        self.assertEqual(await self.database.query("SELECT 1"), [(1,)])
