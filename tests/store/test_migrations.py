@@ -64,13 +64,20 @@ class DeadConnectionTests(DatabaseTestCase):
     pool_size = 1
 
     async def test_statement_error_keeps_connection(self):
-        """A cancelled statement is an error for its caller only: the connection stays usable."""
+        """A lock timeout is an error for its caller only: the connection stays usable."""
         import psycopg2
 
-        async def slow(transaction):
-            await transaction.execute("SET LOCAL statement_timeout = 20")
-            await transaction.execute("SELECT pg_sleep(2)")
+        await self.store.create_account("a@example.org", "", "h")
+        holder = psycopg2.connect(self.dsn)
+        self.addCleanup(holder.close)
+        cursor = holder.cursor()
+        cursor.execute("SELECT id FROM accounts FOR UPDATE")
 
-        with self.assertRaises(psycopg2.extensions.QueryCanceledError):
-            await self.database.transaction(slow)
+        async def blocked(transaction):
+            await transaction.execute("SET LOCAL lock_timeout = 50")
+            await transaction.execute("SELECT id FROM accounts FOR UPDATE")
+
+        with self.assertRaises(psycopg2.errors.LockNotAvailable):
+            await self.database.transaction(blocked)
+        holder.rollback()
         self.assertEqual(await self.database.query("SELECT 1"), [(1,)])
