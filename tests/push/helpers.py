@@ -29,6 +29,18 @@ async def until(condition, what: str, limit: float = 20.0) -> None:
         waited += 0.02
 
 
+async def until_stored(check, what: str, limit: float = 20.0) -> None:
+    """
+    L{until} for a condition read from the database: C{await check()}.
+    """
+    waited = 0.0
+    while not await check():
+        if waited >= limit:
+            raise AssertionError(f"gave up waiting for {what}")
+        await task.deferLater(reactor, 0.05, lambda: None)
+        waited += 0.05
+
+
 async def deliver(store, account_id: int, subject: str = "hello") -> int:
     """
     Store one message in the account's Inbox the way LMTP delivery does
