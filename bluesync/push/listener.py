@@ -145,9 +145,7 @@ class ChangeListener:
         if self._retry is not None and self._retry.active():
             self._retry.cancel()
         self._retry = None
-        if self._attempt is not None:
-            # A reconnection under way closes itself when it completes.
-            self._attempt.addErrback(lambda _: None)
+        # A reconnection under way closes its connection when it completes.
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.on_lost = None
