@@ -28,7 +28,14 @@ keeps waiting for what is left of its heartbeat.
 
 Status 1 answers a heartbeat that ends, a Ping superseded by a newer one
 from the same device, and a server that is shutting down.  A device whose
-state changes (blocked, wipe requested) is re-checked for access at once.
+state changes (blocked, quarantined, wipe requested, sync state reset,
+partnership removed: NOTIFY "d") is re-checked for access at once: a
+refused device gets the refusal (MS-ASCMD 2.2.2 status in the Ping, or
+the HTTP code for 12.1), an allowed one re-reads the store, so a reset is
+answered Status 7 and the phone runs FolderSync.
+
+While a Ping is held, devices.ping_until says until when, so every
+process (and bluesync-admin) knows which devices hold one.
 """
 
 from __future__ import annotations
@@ -36,13 +43,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lxml import etree
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from bluesync import wbxml
 from bluesync.eas import access, hierarchy
 from bluesync.eas.context import CommandContext
 from bluesync.eas.responses import wbxml_response
-from bluesync.push.notifier import DEVICE, discard
+from bluesync.devices.state import timestamp
+from bluesync.push.notifier import DEVICE, SHUTDOWN, SUPERSEDED, TIMEOUT, discard
+from bluesync.store.database import DATABASE_DOWN
 from bluesync.store.folders import parse_server_id
 from bluesync.web.rendering import Response
 
@@ -214,27 +224,65 @@ def _parameters(ctx: CommandContext) -> Response | tuple[list[int], int, bool]:
 async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat: int, remember: bool) -> Response:
     clock = ctx.server.clock
     deadline = clock.seconds() + heartbeat
-    while True:
-        waiting = notifier.wait(ctx.account.id, folder_ids, ctx.device.id, deadline - clock.seconds())
-        try:
-            status, changed = await _unseen_changes(ctx, folder_ids)
-            if status == HIERARCHY_CHANGED:
-                return answer(HIERARCHY_CHANGED)
-            if remember:
-                await ctx.server.store.devices.set_ping(ctx.device.id, heartbeat, folder_ids)
-                remember = False
-            if changed:
-                log.debug("{account} {device} Ping: changes in {folders}", account=ctx.account.address,
-                          device=ctx.request.device_id, folders=changed)
-                return answer(CHANGES, folders=changed)
-            wakeup = await waiting
-        finally:
-            discard(waiting)
-        if wakeup.reason == DEVICE:
-            return await _device_changed(ctx)
-        if not wakeup:
-            # The heartbeat ended, a newer Ping took over, or we are stopping.
-            return answer(EXPIRED)
+    # Once the Ping is really held, devices.ping_until records it, for "is a
+    # Ping held now?" from any process (the admin page, bluesync-admin).
+    # The write is not awaited: the Ping waits for changes meanwhile, and a
+    # phone that hangs up is not kept waiting for it.
+    held_until = None
+    held_write = None
+    wakeup = None
+    try:
+        while True:
+            waiting = notifier.wait(ctx.account.id, folder_ids, ctx.device.id, deadline - clock.seconds())
+            try:
+                status, changed = await _unseen_changes(ctx, folder_ids)
+                if status == HIERARCHY_CHANGED:
+                    return answer(HIERARCHY_CHANGED)
+                if remember:
+                    await ctx.server.store.devices.set_ping(ctx.device.id, heartbeat, folder_ids)
+                    remember = False
+                if changed:
+                    log.debug("{account} {device} Ping: changes in {folders}", account=ctx.account.address,
+                              device=ctx.request.device_id, folders=changed)
+                    return answer(CHANGES, folders=changed)
+                if held_write is None:
+                    held_until = timestamp(deadline)
+                    held_write = Deferred.fromCoroutine(ctx.server.store.devices.ping_held(ctx.device.id, held_until))
+                    held_write.addErrback(_not_recorded, ctx)
+                wakeup = await waiting
+            finally:
+                discard(waiting)
+            if wakeup.reason == DEVICE:
+                refusal = await _device_changed(ctx)
+                if refusal is not None:
+                    return refusal
+                # Still allowed: read the store again (a sync state reset
+                # is Status 7 at once) and go on holding.
+                continue
+            if not wakeup:
+                # The heartbeat ended, a newer Ping took over, or we are stopping.
+                return answer(EXPIRED)
+    finally:
+        if held_write is not None and (wakeup is None or wakeup.reason not in _SELF_CLEARING):
+            await held_write
+            await _released(ctx, held_until)
+
+
+# Endings that need no write to clear devices.ping_until: it expires by
+# itself at the heartbeat's end, the newer Ping records its own, and a
+# stopping server must not send every held Ping to the database at once.
+_SELF_CLEARING = frozenset({TIMEOUT, SUPERSEDED, SHUTDOWN})
+
+
+def _not_recorded(failure, ctx: CommandContext) -> None:
+    _log(ctx, "could not record the held Ping: {error}", error=failure.getErrorMessage())
+
+
+async def _released(ctx: CommandContext, held_until) -> None:
+    try:
+        await ctx.server.store.devices.ping_released(ctx.device.id, held_until)
+    except DATABASE_DOWN as e:
+        _log(ctx, "could not record the end of the held Ping: {error}", error=str(e))
 
 
 async def _unseen_changes(ctx: CommandContext, folder_ids: list[int]) -> tuple[int, list[int]]:
@@ -263,17 +311,19 @@ async def _unseen_changes(ctx: CommandContext, folder_ids: list[int]) -> tuple[i
     return CHANGES, changed
 
 
-async def _device_changed(ctx: CommandContext) -> Response:
+async def _device_changed(ctx: CommandContext) -> Response | None:
     """
-    The device was blocked, wiped or re-provisioned while its Ping was
-    held: answer with whatever the access check now says, or Status 1 so
-    the phone's next request meets it.
+    The device was blocked, wiped, reset, removed or re-provisioned while
+    its Ping was held: the access check's answer, or None if the device may
+    go on (its Ping then re-reads the store).  A removed partnership ends
+    the Ping with Status 1: the phone's next request starts a new one.
     """
     device = await ctx.server.store.devices.get(ctx.account.id, ctx.request.device_id)
-    if device is not None:
-        ctx.device = device
-        refusal = await access.check(ctx)
-        if refusal is not None:
-            _log(ctx, "device state changed, refused")
-            return refusal
-    return answer(EXPIRED)
+    if device is None or device.id != ctx.device.id:
+        _log(ctx, "partnership removed")
+        return answer(EXPIRED)
+    ctx.device = device
+    refusal = await access.check(ctx)
+    if refusal is not None:
+        _log(ctx, "device state changed, refused")
+    return refusal
