@@ -7,7 +7,9 @@ message has arrived; nothing here speaks a protocol.
 
 All copies of one message are written in one transaction, so the MTA is
 told 250 only for a message that is committed for every recipient, and a
-failure leaves nothing behind for it to duplicate on retry.
+failure leaves nothing behind for it to duplicate on retry.  A meeting
+message (iMIP) then updates the recipients' calendars, after that commit
+and before the MTA is answered (bluesync/mail/calendar_ingest.py says why).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Iterable
 
 from bluesync.items.email import MessageSummary, parse_message, rendition
 from bluesync.items.records import to_record
+from bluesync.mail import calendar_ingest
 from bluesync.store.accounts import Account
 from bluesync.store.folders import INBOX
 from bluesync.store.fulltext import SearchText
@@ -84,16 +87,20 @@ async def deliver_item(store, recipients: Iterable[Account], item: NewItem) -> l
     @raise NoInbox: if an account has no Inbox (nothing is stored).
     """
     targets = []
+    accounts = []
     seen = set()
     for account in recipients:
         if account.id in seen:
             continue
         seen.add(account.id)
+        accounts.append(account)
         inbox = await store.folders.by_type(account.id, INBOX)
         if inbox is None:
             raise NoInbox(account.address)
         targets.append((account.id, inbox.id))
-    return await store.items.deliver(targets, item)
+    item_ids = await store.items.deliver(targets, item)
+    await calendar_ingest.process(store, accounts, item.content, message_class=item.columns.get("message_class"))
+    return item_ids
 
 
 async def deliver(store, recipients: list[Account], raw: bytes, received: datetime) -> list[int]:
