@@ -28,10 +28,12 @@ What is decided here:
   MessagePreviouslySent (12.1 has no status document: it gets 200, which
   is true, the message was sent).
 - Local recipients get the message in their Inbox in the same transaction
-  that accepts it; other recipients go to the relay through the outbound
-  queue.  If there are other recipients and no relay, nothing at all is
-  stored or sent, the device is told 120 MailSubmissionFailed (its
-  message stays in its Outbox), and the log names [mail] relay_host.
+  that accepts it (a meeting message then updates their calendars, as
+  over LMTP: bluesync/mail/calendar_ingest.py); other recipients go to
+  the relay through the outbound queue.  If there are other recipients
+  and no relay, nothing at all is stored or sent, the device is told 120
+  MailSubmissionFailed (its message stays in its Outbox), and the log
+  names [mail] relay_host.
 - Bcc goes to nobody's copy but the Sent Items one.
 - The original of a SmartReply/SmartForward gets LastVerbExecuted and
   LastVerbExecutionTime, stamped so every device syncs the change.
@@ -50,7 +52,7 @@ from twisted.logger import Logger
 from bluesync import wbxml
 from bluesync.eas.context import CommandContext
 from bluesync.eas.responses import wbxml_response
-from bluesync.mail import compose
+from bluesync.mail import calendar_ingest, compose
 from bluesync.mail.delivery import new_email_item
 from bluesync.store.folders import INBOX, SENT_ITEMS
 from bluesync.store.items import parse_server_id
@@ -271,6 +273,9 @@ async def send_message(ctx: CommandContext, mime: bytes, *, command: str = SEND_
         raise ComposeFailure(MESSAGE_PREVIOUSLY_SENT, f"{client_id} was sent before") from None
     if outbound_id is not None:
         outbound.wake()
+    if local:
+        await calendar_ingest.process(store, local, outgoing.transmitted,
+                                      message_class=delivered.columns.get("message_class"))
     log.info("{account} {device}: {command} {message_id} accepted: {local} local, {remote} to the relay"
              " (queue {queue}), sent copy {saved}", account=account.address, device=ctx.request.device_id,
              command=command, message_id=outgoing.message_id, local=len(local), remote=len(external),
