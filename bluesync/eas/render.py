@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from twisted.logger import Logger
 
+from bluesync.eas import meetings
 from bluesync.eas.syncoptions import SyncOptions
 from bluesync.items import calendar, contacts, email, notes, tasks
 from bluesync.items.records import from_record
@@ -97,9 +98,23 @@ def application_data(item: Item, server_id: str, version: str, options: SyncOpti
             mime_support=options.mime_support,
             mime_truncation=options.mime_truncation,
             file_reference_prefix=f"{server_id}:",
+            meeting_request=meeting_request(item, summary, version, reader or Reader()),
             prepared=from_record(email.Rendition, item.rendition) if item.rendition else None,
         )
     return None
+
+
+MEETING_CLASSES = ("IPM.Schedule.Meeting.Request", "IPM.Schedule.Meeting.Canceled")
+
+
+def meeting_request(item: Item, summary: email.MessageSummary, version: str, reader: Reader):
+    """
+    The Email:MeetingRequest of a meeting request or cancellation
+    (MS-ASEMAIL 2.2.2.48), None for any other message.
+    """
+    if not summary.message_class.startswith(MEETING_CLASSES):
+        return None
+    return meetings.meeting_request(email.invitation(item.content), version, tz=reader.tz, owner=reader.owner)
 
 
 def change_data(item: Item, version: str):
