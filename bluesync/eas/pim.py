@@ -39,7 +39,7 @@ from datetime import datetime, timezone, tzinfo
 from lxml import etree
 from twisted.logger import Logger
 
-from bluesync.eas import render
+from bluesync.eas import meetings, render
 from bluesync.eas.context import CommandContext
 from bluesync.items import _eas, calendar, contacts, notes, tasks
 from bluesync.items._eas import ConversionError
@@ -263,6 +263,7 @@ class PimCollections:
                                                                client_id)
         if created:
             own[item.id] = item.modseq
+            await meetings.after_write(self.ctx, folder, item.id, None, new.content, own, self.reader.tz)
         server_id = f"{folder.id}:{item.id}"
         log.info("{account} {device}: {klass} {server_id} added", account=self.account.address,
                  device=self.device.device_id, klass=klass, server_id=server_id)
@@ -384,6 +385,7 @@ class PimCollections:
             if modseq is None:
                 return NOT_FOUND
             own[item_id] = modseq
+            await meetings.after_write(self.ctx, folder, item_id, item.content, new.content, own, self.reader.tz)
             return SUCCESS
         log.warn("{account}: {server_id} kept changing; Change not applied", account=self.account.address,
                  server_id=server_id)

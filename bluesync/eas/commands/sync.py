@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 from twisted.logger import Logger
 
-from bluesync.eas import drafts, pim, render
+from bluesync.eas import drafts, meetings, pim, render
 from bluesync.eas.context import CommandContext
 from bluesync.eas.responses import wbxml_response
 from bluesync.eas.syncoptions import OptionsError, SyncOptions, parse_options
@@ -525,10 +525,12 @@ class SyncHandler:
                     return NOT_FOUND
                 own[item_id] = moved[0]
                 return SUCCESS
+        before = await meetings.before_delete(self.ctx, folder, item_id)
         modseq = await self.store.items.delete(self.account.id, folder.id, item_id)
         if modseq is None:
             return NOT_FOUND
         own[item_id] = modseq
+        await meetings.after_write(self.ctx, folder, item_id, before, None)
         return SUCCESS
 
     def _document(self, results: list[CollectionResult]):
