@@ -12,7 +12,7 @@ from typing import Awaitable, Callable
 
 from bluesync.eas.commands import foldercreate, folderdelete, foldersync, folderupdate, getitemestimate, sync
 from bluesync.eas.commands import ping, provision, settings
-from bluesync.eas.commands import getattachment, itemoperations, moveitems
+from bluesync.eas.commands import getattachment, itemoperations, meetingresponse, moveitems
 from bluesync.eas.commands import resolverecipients, search
 from bluesync.eas.commands import sendmail, smartforward, smartreply
 
@@ -34,4 +34,5 @@ COMMANDS: dict[str, Callable[..., Awaitable]] = {
     "SendMail": sendmail.handle,
     "SmartReply": smartreply.handle,
     "SmartForward": smartforward.handle,
+    "MeetingResponse": meetingresponse.handle,
 }
