@@ -80,7 +80,7 @@ _RESPONSE_ROOTS = {
     "FolderDelete": ("FolderHierarchy", "FolderDelete"),
     "FolderUpdate": ("FolderHierarchy", "FolderUpdate"),
     "MoveItems": ("Move", "MoveItems"),
-    "GetItemEstimate": ("ItemEstimate", "GetItemEstimate"),
+    "GetItemEstimate": ("GetItemEstimate", "GetItemEstimate"),
     "MeetingResponse": ("MeetingResponse", "MeetingResponse"),
     "Search": ("Search", "Search"),
     "Settings": ("Settings", "Settings"),

@@ -19,7 +19,7 @@ tzid.
 
 Mapping (iCalendar property <- EAS element):
 
-    DTSTART/DTEND;TZID   StartTime, EndTime, TimeZone (blob -> IANA zone when
+    DTSTART/DTEND;TZID   StartTime, EndTime, Timezone (blob -> IANA zone when
                          one matches, else a VTIMEZONE of the blob's rules;
                          the blob itself is kept so it goes back unchanged)
     VALUE=DATE           AllDayEvent=1 (see "All-day events" below)
@@ -56,11 +56,11 @@ stay in the stored object through `merge`.
 
 All-day events (AllDayEvent=1) are stored as DATE values (DTEND exclusive).
 A device's StartTime is read with `_eas.device_date` in the zone of its
-TimeZone blob (12.1-14.1 devices send local midnight as UTC) or, without
-one, literally (16.x sends the date at 00:00Z and no TimeZone, MS-ASCAL
+Timezone blob (12.1-14.1 devices send local midnight as UTC) or, without
+one, literally (16.x sends the date at 00:00Z and no Timezone, MS-ASCAL
 2.2.2.46). Served to 12.1-14.1: midnight of the date in the zone of the
 kept blob, else `tz`, else UTC, with that zone's blob; to 16.x: the date
-at 00:00:00Z and no TimeZone.
+at 00:00:00Z and no Timezone.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ MAPPED_PROPERTIES = frozenset({
 })
 
 _MAPPED_ELEMENTS = _eas.tags(
-    CALENDAR, "TimeZone", "AllDayEvent", "StartTime", "EndTime", "Subject",
+    CALENDAR, "Timezone", "AllDayEvent", "StartTime", "EndTime", "Subject",
     "Location", "OrganizerName", "OrganizerEmail", "Attendees", "Reminder",
     "BusyStatus", "Sensitivity", "MeetingStatus", "UID", "ClientUid",
     "Categories", "DtStamp", "Recurrence", "Exceptions",
@@ -142,7 +142,7 @@ class _Context:
 
 def _zone_of(data: etree._Element, year: int, tz: tzinfo | None
              ) -> tuple[tzblob.TimeZoneInfo | None, tzinfo]:
-    value = text(data, CALENDAR, "TimeZone")
+    value = text(data, CALENDAR, "Timezone")
     info = None
     if value:
         try:
@@ -803,7 +803,7 @@ def to_eas(stored: bytes | str, version: str, *, tz: tzinfo | None = None,
     serve = _Serve(v, zone, all_day, None)
     data = _eas.application_data()
     if not (all_day and v >= (16, 0)):
-        el(data, CALENDAR, "TimeZone", _blob(master, zone, year))
+        el(data, CALENDAR, "Timezone", _blob(master, zone, year))
     stamp = master.get("DTSTAMP")
     el(data, CALENDAR, "DtStamp", _eas.compact(stamp.dt if stamp is not None else _as_utc(start, serve)))
     el(data, CALENDAR, "StartTime", _eas.compact(_as_utc(start, serve)))

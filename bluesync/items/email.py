@@ -235,7 +235,7 @@ class BodyPreference:
 @dataclass(frozen=True)
 class Flag:
     """An Email:Flag on a message (MS-ASEMAIL 2.2.2.34)."""
-    status: int = 2                  # Email:FlagStatus: 0 cleared, 1 complete, 2 active
+    status: int = 2                  # Email:Status: 0 cleared, 1 complete, 2 active
     flag_type: str | None = "for Follow Up"
     subject: str | None = None       # tasks:Subject
     date_completed: datetime | None = None
@@ -451,9 +451,9 @@ def _flag_element(parent: etree._Element, flag: Flag | None) -> None:
         return
     if flag.subject is not None:
         _el(element, TASKS, "Subject", flag.subject)
-    # MS-ASEMAIL calls this Email:Status; MS-ASWBXML (and our codec) name
-    # the token (Email page, 0x3B) FlagStatus.
-    _el(element, EMAIL, "FlagStatus", flag.status)
+    # MS-ASEMAIL 2.2.2.74: Email:Status (Email page token 0x3B, which
+    # Z-Push calls FlagStatus; the codec accepts that name as an alias).
+    _el(element, EMAIL, "Status", flag.status)
     if flag.flag_type is not None:
         _el(element, EMAIL, "FlagType", flag.flag_type)
     for namespace, name, value in (

@@ -3,9 +3,9 @@ The code pages of MS-ASWBXML: which token stands for which element.
 
 This module is data.  Each page is written as a small table, one line per
 tag: the token in hex, the element name as it appears in EAS XML, the
-protocol versions that know it, and an optional C{opaque} flag.  The tables
-are parsed once at import into L{Tag} objects and the lookup dictionaries
-the codec uses.
+protocol versions that know it, and optional C{opaque} and C{alias} flags.
+The tables are parsed once at import into L{Tag} objects and the lookup
+dictionaries the codec uses.
 
 Version notation in the tables:
 
@@ -15,23 +15,68 @@ Version notation in the tables:
     2.5         only that version (several may be listed: "12.0,12.1")
     none        the token is defined but no protocol version uses it
                 (code page 3, AirNotify, which the specification keeps
-                only as reserved)
+                only as reserved, and Ping's AutdState, which MS-ASWBXML
+                lists as not used by the protocol)
 
 Names follow the XML element names of MS-ASCMD and the content-class
-specifications (MS-ASEMAIL, MS-ASCAL, ...).  Where the MS-ASWBXML table
-spells a name differently from the element it encodes (the recurrence
-children of code page 2 are listed there as C{Recurrence_Type} and so on,
-the attachment id as C{Att0Id}), the element name is used, because that is
-what the rest of bluesync reads and writes.
+specifications (MS-ASEMAIL, MS-ASCAL, ...).  Where another source spells a
+token differently from the element it encodes, the element name is the
+primary name (what the decoder produces) and the other spelling is an
+alias the encoder also accepts:
+
+    Email 0x3B      Status (MS-ASEMAIL 2.2.2.74, Microsoft's test suite);
+                    alias FlagStatus (Z-Push, libwbxml, older bluesync)
+    Calendar 0x05   Timezone (MS-ASCAL Calendar.xsd, the test suite);
+                    alias TimeZone (older bluesync)
+    ComposeMail     Name, Email (MS-ASCMD 2.2.3.120.3, 2.2.3.53); aliases
+      0x17, 0x18    ForwardeeName, ForwardeeEmail (the test suite's table)
+    Find 0x19       GALSearchCriterion (MS-ASCMD 2.2.3.82, the test suite);
+                    alias GalSearchCriterion (the MS-ASWBXML 2.1.2.1.26 row)
+    Provision 0x10  RequireStorageCardEncryption (12.1+); alias
+                    DeviceEncryptionEnabled, its 12.0 name
+
+Provision 0x12 (Z-Push's DocumentBrowseEnabled) is not defined: neither
+Microsoft's test suite nor MS-ASPROV's EASProvisionDoc (2.2.2.28) has it.
+
+Page 6 is the GetItemEstimate namespace: MS-ASWBXML titles the page
+"ItemEstimate", but MS-ASCMD defines its elements "in the GetItemEstimate
+namespace" (2.2.3.29.1, 6.20, 6.21), and XML namespaces are what this
+module names.
 
 Opaque tags are those whose content the specifications define as a byte
 array ([MS-ASDTYPE] 2.7.1) carried as WBXML OPAQUE: the conversation id and
 index, the MIME of SendMail/SmartReply/SmartForward and the content of an
 attachment added by a 16.x client.
 
-Aliases: a token that the specification names differently in different
-protocol versions has one primary name (used when decoding) and may have
-alias names that the encoder also accepts.
+Sources, page by page (cross-checked token by token for issue 3; the
+golden listing tests/wbxml/data/codepages.txt pins the result):
+
+  - MS-ASWBXML itself, every row with its versions: 10 ResolveRecipients
+    (2.1.2.1.11), 11 ValidateCert (2.1.2.1.12), 12 Contacts2 (2.1.2.1.13),
+    25 Find (2.1.2.1.26).  The other MS-ASWBXML pages could not be reached.
+  - Microsoft's protocol test suite (OfficeDev/Interop-TestSuites,
+    ExchangeActiveSync/Source/MS-ASWBXML/MS-ASWBXML.cs, which carries all
+    26 pages as data), every name and token of pages 0-2 and 4-25.  It
+    leaves out the tokens only 2.5 uses (Contacts Body, BodySize,
+    BodyTruncated, CompressedRTF; Email 0x05-0x0E, 0x10, 0x36-0x38;
+    Calendar Body, BodyTruncated, CompressedRTF; Tasks Body, BodySize,
+    BodyTruncated, CompressedRTF; AirSync Truncation), GetItemEstimate
+    Version and DateTime (12.1 only) and Ping AutdState (not used); those
+    rows agree with Z-Push and libwbxml and with the 2.5 elements of the
+    content-class specifications.  It has no AirNotify rows: page 3's
+    tokens are libwbxml's, and no version uses them.
+  - Versions: the MS-ASWBXML pages above; elsewhere the "Protocol
+    Versions" table of the element's own section where one was checked
+    (MS-ASCMD GetHierarchy 2.2.3.129.4 and 6.19 for FolderHierarchy
+    Folders/Folder, 2.5-12.1; MS-ASPROV 2.2.2.46, 2.2.2.52, 2.2.2.13 for
+    the 12.1 policies; MS-ASEMAIL 2.2.2.74 for Email Status, 12.0+;
+    MS-ASCNTC 2.2.2.58 for Contacts Picture, all; MS-ASCMD 2.2.3.53,
+    2.2.3.78 for the 16.0 Forwardee elements; MS-ASRM 2.2.2.14 and
+    2.2.2.17-2.2.2.20 and MS-ASNOTE 2.2.2.2 for a sample of pages 24 and
+    23; MS-ASCMD 2.2.3.51.1 for ItemOperations DstFldId, 14.0+; the MS-ASWBXML note, as transcribed by Aspose, that
+    GetItemEstimate Version and DateTime exist only in 12.1).  The other
+    version columns are the original transcription, not yet checked
+    element by element.
 """
 
 from __future__ import annotations
@@ -270,7 +315,8 @@ _TABLES: dict[int, tuple[str, str, str]] = {
         38 MIMESize                 2.5
         39 InternetCPID             all
         3A Flag                     12.0+
-        3B FlagStatus               12.0+
+        3B Status                   12.0+
+        3B FlagStatus               12.0+   alias
         3C ContentClass             12.0+
         3D FlagType                 12.0+
         3E CompleteTime             12.0+
@@ -298,7 +344,8 @@ _TABLES: dict[int, tuple[str, str, str]] = {
         17 DeviceFriendlyName       none
     """),
     4: ("Calendar", "calendar", """
-        05 TimeZone                     all
+        05 Timezone                     all
+        05 TimeZone                     all     alias
         06 AllDayEvent                  all
         07 Attendees                    all
         08 Attendee                     all
@@ -357,14 +404,14 @@ _TABLES: dict[int, tuple[str, str, str]] = {
         0B Status       all
         0C DstMsgId     all
     """),
-    6: ("ItemEstimate", "itemestimate", """
+    6: ("GetItemEstimate", "getitemestimate", """
         05 GetItemEstimate  all
-        06 Version          -12.1
+        06 Version          12.1
         07 Collections      all
         08 Collection       all
         09 Class            -12.1
         0A CollectionId     all
-        0B DateTime         -12.1
+        0B DateTime         12.1
         0C Estimate         all
         0D Response         all
         0E Status           all
@@ -487,7 +534,7 @@ _TABLES: dict[int, tuple[str, str, str]] = {
     """),
     13: ("Ping", "ping", """
         05 Ping                 all
-        06 AutdState            all
+        06 AutdState            none
         07 Status               all
         08 HeartbeatInterval    all
         09 Folders              all
@@ -511,7 +558,6 @@ _TABLES: dict[int, tuple[str, str, str]] = {
         10 RequireStorageCardEncryption             12.1+
         10 DeviceEncryptionEnabled                  12.0 alias
         11 PasswordRecoveryEnabled                  12.0+
-        12 DocumentBrowseEnabled                    12.0+
         13 AttachmentsEnabled                       12.0+
         14 MinDevicePasswordLength                  12.0+
         15 MaxInactivityTimeDeviceLock              12.0+
@@ -732,7 +778,9 @@ _TABLES: dict[int, tuple[str, str, str]] = {
         15 Forwardees       16.0+
         16 Forwardee        16.0+
         17 Name             16.0+
+        17 ForwardeeName    16.0+   alias
         18 Email            16.0+
+        18 ForwardeeEmail   16.0+   alias
     """),
     22: ("Email2", "email2", """
         05 UmCallerID               14.0+
@@ -802,7 +850,8 @@ _TABLES: dict[int, tuple[str, str, str]] = {
         16 Total                    16.1
         17 DisplayCc                16.1
         18 DisplayBcc               16.1
-        19 GalSearchCriterion       16.1
+        19 GALSearchCriterion       16.1
+        19 GalSearchCriterion       16.1    alias
         20 MaxPictures              16.1
         21 MaxSize                  16.1
         22 Picture                  16.1

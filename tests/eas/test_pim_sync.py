@@ -47,7 +47,7 @@ CONTACT = (
 # across the switch to CEST on 29 March: 19 March deleted, 2 April
 # (08:00Z after the switch) moved to Friday 3 April 14:00.
 WEEKLY_14 = (
-    f"<calendar:TimeZone>{PARIS}</calendar:TimeZone><calendar:DtStamp>20260301T120000Z</calendar:DtStamp>"
+    f"<calendar:Timezone>{PARIS}</calendar:Timezone><calendar:DtStamp>20260301T120000Z</calendar:DtStamp>"
     "<calendar:StartTime>20260305T090000Z</calendar:StartTime><calendar:Subject>Weekly sync</calendar:Subject>"
     "<calendar:UID>weekly-paris-1</calendar:UID><calendar:OrganizerName>Alice</calendar:OrganizerName>"
     "<calendar:OrganizerEmail>alice@example.org</calendar:OrganizerEmail>"
@@ -70,7 +70,7 @@ WEEKLY_14 = (
 # The same series as a 16.1 client writes it: ClientUid instead of UID,
 # AirSyncBase:Location, InstanceId instead of ExceptionStartTime.
 WEEKLY_16 = (
-    f"<calendar:TimeZone>{PARIS}</calendar:TimeZone>"
+    f"<calendar:Timezone>{PARIS}</calendar:Timezone>"
     "<calendar:StartTime>20260305T090000Z</calendar:StartTime><calendar:Subject>Weekly sync</calendar:Subject>"
     "<calendar:ClientUid>client-uid-weekly-16</calendar:ClientUid>"
     "<calendar:EndTime>20260305T100000Z</calendar:EndTime>"
@@ -238,7 +238,7 @@ class ClassRoundTripTests(PimTestCase):
         self.assertEqual(text(response, "airsync:ApplicationData/calendar:UID"), "client-uid-weekly-16")
         old = (await self.received(older, calendar))[server_id]
         self.assertEqual(text(old, "calendar:UID"), "client-uid-weekly-16")
-        self.assertEqual(text(old, "calendar:TimeZone"), PARIS)
+        self.assertEqual(text(old, "calendar:Timezone"), PARIS)
         self.assertEqual(text(old, "calendar:Location"), "Room 1")
         exceptions = [(text(e, "calendar:Deleted"), text(e, "calendar:ExceptionStartTime"),
                        text(e, "calendar:StartTime"), text(e, "calendar:Subject"))
@@ -247,7 +247,7 @@ class ClassRoundTripTests(PimTestCase):
                                       (None, "20260402T080000Z", "20260403T120000Z", "Moved")])
         new = (await self.received(other, calendar))[server_id]
         sent = parse(WEEKLY_16)
-        for tag in ("TimeZone", "StartTime", "EndTime", "Subject", "Reminder", "BusyStatus", "Sensitivity"):
+        for tag in ("Timezone", "StartTime", "EndTime", "Subject", "Reminder", "BusyStatus", "Sensitivity"):
             self.assertEqual(text(new, f"calendar:{tag}"), text(sent, f"calendar:{tag}"), tag)
         self.assertEqual(leaves(find(new, "calendar:Recurrence")[0]), leaves(find(sent, "calendar:Recurrence")[0]))
         self.assertEqual(leaves(find(new, "calendar:Exceptions")[0]), leaves(find(sent, "calendar:Exceptions")[0]))
@@ -488,7 +488,7 @@ class FarZoneTests(PimTestCase):
     event_start, event_end, birthday = "20261126T100000Z", "20261127T100000Z", "2001-02-28T10:00:00.000Z"
 
     def event(self) -> str:
-        return (f"<calendar:TimeZone>{from_zone(self.zone, 2026).to_base64()}</calendar:TimeZone>"
+        return (f"<calendar:Timezone>{from_zone(self.zone, 2026).to_base64()}</calendar:Timezone>"
                 f"<calendar:StartTime>{self.event_start}</calendar:StartTime>"
                 f"<calendar:EndTime>{self.event_end}</calendar:EndTime>"
                 "<calendar:Subject>Holiday</calendar:Subject><calendar:AllDayEvent>1</calendar:AllDayEvent>")
@@ -503,9 +503,9 @@ class FarZoneTests(PimTestCase):
     def event_day(self, data, name: str) -> date:
         """
         The day a 14.1 client shows an all-day event on: its time read in
-        the event's TimeZone (MS-ASCAL 2.2.2.1), which must be midnight.
+        the event's Timezone (MS-ASCAL 2.2.2.1), which must be midnight.
         """
-        blob = TimeZoneInfo.from_base64(text(data, "calendar:TimeZone"))
+        blob = TimeZoneInfo.from_base64(text(data, "calendar:Timezone"))
         local = instant(text(data, f"calendar:{name}")).astimezone(tzinfo_for(blob, 2026))
         self.assertEqual(local.time(), time(0))
         return local.date()
@@ -526,7 +526,7 @@ class FarZoneTests(PimTestCase):
         self.assertEqual(text(old, "calendar:AllDayEvent"), "1")
         new = (await self.received(newer, folder))[server_id]
         self.assertEqual(text(new, "calendar:StartTime"), "20261126T000000Z")
-        self.assertEqual(find(new, "calendar:TimeZone"), [])
+        self.assertEqual(find(new, "calendar:Timezone"), [])
 
     async def test_all_day_event_from_16(self):
         """A 16.1 all-day event (the date at 00:00Z, no zone) is on 26 November for a 14.1 client in the zone."""
@@ -575,7 +575,7 @@ def compact(moment: datetime) -> str:
 
 class FilterTypeTests(PimTestCase):
     def event(self, subject: str, start: datetime, hours: int = 1, recurrence: str = "") -> str:
-        return (f"<calendar:TimeZone>{PARIS}</calendar:TimeZone><calendar:StartTime>{compact(start)}</calendar:StartTime>"
+        return (f"<calendar:Timezone>{PARIS}</calendar:Timezone><calendar:StartTime>{compact(start)}</calendar:StartTime>"
                 f"<calendar:EndTime>{compact(start + timedelta(hours=hours))}</calendar:EndTime>"
                 f"<calendar:Subject>{subject}</calendar:Subject>{recurrence}")
 

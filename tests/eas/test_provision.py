@@ -438,7 +438,7 @@ class StatusDocumentTests(SynchronousTestCase):
             ("Sync", "{AirSync:}Sync"),
             ("FolderSync", "{FolderHierarchy:}FolderSync"),
             ("Ping", "{Ping:}Ping"),
-            ("GetItemEstimate", "{ItemEstimate:}GetItemEstimate"),
+            ("GetItemEstimate", "{GetItemEstimate:}GetItemEstimate"),
             ("SendMail", "{ComposeMail:}SendMail"),
         ):
             document = access.status_document(command, 142)

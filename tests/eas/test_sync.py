@@ -309,12 +309,12 @@ class EstimateTests(SyncTestCase):
         key = await self.first_key(self.client)
         for number in range(4):
             await self.deliver(message(number))
-        request = ('<GetItemEstimate xmlns="ItemEstimate:" xmlns:airsync="AirSync:"><Collections><Collection>'
+        request = ('<GetItemEstimate xmlns="GetItemEstimate:" xmlns:airsync="AirSync:"><Collections><Collection>'
                    f"<airsync:SyncKey>{key}</airsync:SyncKey><CollectionId>{self.inbox.server_id}</CollectionId>"
                    "</Collection></Collections></GetItemEstimate>")
         answer = await self.client.post("GetItemEstimate", request)
-        self.assertEqual(text(answer.document, "//itemestimate:Status"), "1")
-        self.assertEqual(text(answer.document, "//itemestimate:Estimate"), "4")
+        self.assertEqual(text(answer.document, "//getitemestimate:Status"), "1")
+        self.assertEqual(text(answer.document, "//getitemestimate:Estimate"), "4")
         synced = await self.sync(self.client, self.inbox.server_id, key)
         self.assertEqual(len(server_ids(synced)), 4)
 
@@ -323,11 +323,11 @@ class EstimateTests(SyncTestCase):
         await self.prepare(self.client)
         for key, collection, status in (("0", self.inbox.server_id, "3"), ("abcdefgh9", self.inbox.server_id, "4"),
                                         ("0", "999999", "2")):
-            request = ('<GetItemEstimate xmlns="ItemEstimate:" xmlns:airsync="AirSync:"><Collections><Collection>'
+            request = ('<GetItemEstimate xmlns="GetItemEstimate:" xmlns:airsync="AirSync:"><Collections><Collection>'
                        f"<airsync:SyncKey>{key}</airsync:SyncKey><CollectionId>{collection}</CollectionId>"
                        "</Collection></Collections></GetItemEstimate>")
             answer = await self.client.post("GetItemEstimate", request)
-            self.assertEqual(text(answer.document, "//itemestimate:Status"), status)
+            self.assertEqual(text(answer.document, "//getitemestimate:Status"), status)
 
 
 class SyncWaitTests(SyncTestCase):

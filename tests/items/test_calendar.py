@@ -31,7 +31,7 @@ def flat(element) -> list[tuple[str, str]]:
 # A weekly Thursday meeting at 10:00 Paris time from 5 March 2026 (CET),
 # across the switch to CEST on 29 March: 19 March deleted, 2 April
 # (08:00Z after the switch) moved to Friday 3 April 14:00.
-WEEKLY = f"""<c:TimeZone>{PARIS}</c:TimeZone><c:DtStamp>20260301T120000Z</c:DtStamp>
+WEEKLY = f"""<c:Timezone>{PARIS}</c:Timezone><c:DtStamp>20260301T120000Z</c:DtStamp>
 <c:StartTime>20260305T090000Z</c:StartTime><c:Subject>Weekly sync</c:Subject><c:UID>abc-123</c:UID>
 <c:OrganizerName>Ann</c:OrganizerName><c:OrganizerEmail>ann@example.org</c:OrganizerEmail>
 <c:Attendees><c:Attendee><c:Email>bob@example.org</c:Email><c:Name>Bob</c:Name>
@@ -100,7 +100,7 @@ class AllDayTests(SynchronousTestCase):
     """
 
     def event(self, zone: str, start: str, end: str, version="14.1", with_blob=True):
-        blob = f"<c:TimeZone>{from_zone(zone, 2026).to_base64()}</c:TimeZone>" if with_blob else ""
+        blob = f"<c:Timezone>{from_zone(zone, 2026).to_base64()}</c:Timezone>" if with_blob else ""
         return xml(f"{blob}<c:StartTime>{start}</c:StartTime><c:EndTime>{end}</c:EndTime>"
                    "<c:Subject>Holiday</c:Subject><c:AllDayEvent>1</c:AllDayEvent>")
 
@@ -117,12 +117,12 @@ class AllDayTests(SynchronousTestCase):
             self.assertEqual(served.findtext("{Calendar:}StartTime"), start)
 
     def test_version_16(self):
-        """16.x: no TimeZone, the date at 00:00Z, read back literally."""
+        """16.x: no Timezone, the date at 00:00Z, read back literally."""
         stored, _ = calendar.from_eas(
             self.event("UTC", "20261126T000000Z", "20261127T000000Z", with_blob=False), "16.1",
             tz=ZoneInfo("Pacific/Kiritimati"))
         served = calendar.to_eas(stored, "16.1")
-        self.assertIsNone(served.find("{Calendar:}TimeZone"))
+        self.assertIsNone(served.find("{Calendar:}Timezone"))
         self.assertEqual(served.findtext("{Calendar:}StartTime"), "20261126T000000Z")
         older = calendar.to_eas(stored, "14.1", tz=ZoneInfo("Pacific/Honolulu"))
         self.assertEqual(older.findtext("{Calendar:}StartTime"), "20261126T100000Z")

@@ -501,7 +501,7 @@ class ApplicationDataTests(SynchronousTestCase):
                     sub_ordinal_date="5555555")
         element = child(serve(load("plain.eml"), state=ItemState(flag=flag)), "Email", "Flag")
         self.assertEqual(names(element), [
-            "Tasks:Subject", "Email:FlagStatus", "Email:FlagType", "Tasks:DateCompleted",
+            "Tasks:Subject", "Email:Status", "Email:FlagType", "Tasks:DateCompleted",
             "Email:CompleteTime", "Tasks:StartDate", "Tasks:DueDate", "Tasks:UtcStartDate",
             "Tasks:UtcDueDate", "Tasks:ReminderSet", "Tasks:ReminderTime",
             "Tasks:OrdinalDate", "Tasks:SubOrdinalDate"])
@@ -819,7 +819,7 @@ class ChangeDataTests(SynchronousTestCase):
         data = change_data(state, version="14.1")
         self.assertEqual(names(data), ["Email:Read", "Email:Flag", "Email2:LastVerbExecuted",
                                        "Email2:LastVerbExecutionTime", "Email:Categories"])
-        self.assertEqual(names(data[1]), ["Email:FlagStatus", "Email:FlagType"])
+        self.assertEqual(names(data[1]), ["Email:Status", "Email:FlagType"])
         self.assertEqual(data[3].text, "2024-01-02T03:04:05.000Z")
         self.assertEqual([c.text for c in data[4]], ["Red"])
 

@@ -19,8 +19,8 @@ from bluesync.web.rendering import Response
 
 log = Logger()
 
-NS = "ItemEstimate:"
-G = "{ItemEstimate:}"
+NS = "GetItemEstimate:"
+G = "{GetItemEstimate:}"
 A = "{AirSync:}"
 
 # MS-ASCMD 2.2.3.177.7: Status (GetItemEstimate).
@@ -58,7 +58,7 @@ async def handle(ctx: CommandContext) -> Response:
     engine = SyncEngine(store, ctx.server.clock)
     for element in collections.findall(G + "Collection"):
         collection_id = _text(element, G + "CollectionId") or ""
-        # 12.1 puts SyncKey and FilterType in the ItemEstimate namespace,
+        # 12.1 puts SyncKey and FilterType in the GetItemEstimate namespace,
         # later versions in AirSync's.
         key = _text(element, A + "SyncKey", G + "SyncKey")
         response = _sub(root, "Response")
