@@ -23,6 +23,7 @@ comes back when the meeting is accepted.
 
 from __future__ import annotations
 
+import copy
 import struct
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -427,7 +428,8 @@ def _override(master, original) -> icalendar.Event:
     for name, value in master.property_items(recursive=False):
         if name in ("BEGIN", "END") or name in _NOT_COPIED:
             continue
-        override.add(name, value)
+        # A copy: the exception's attendees change apart from the series'.
+        override.add(name, copy.deepcopy(value))
     start = master["DTSTART"]
     end = master.get("DTEND")
     duration = (end.dt - start.dt) if end is not None else master.get("DURATION", None)
@@ -442,7 +444,7 @@ def _override(master, original) -> icalendar.Event:
     override.add("DTSTART", value, parameters=params)
     override.add("DTEND", value + duration, parameters=params)
     for alarm in _alarms(master):
-        override.add_component(alarm)
+        override.add_component(copy.deepcopy(alarm))
     return override
 
 
