@@ -45,7 +45,7 @@ from bluesync.items import classify, mime
 from bluesync.items.html2text import html_to_text, text_to_html
 
 __all__ = [
-    "Attachment", "BodyPreference", "Flag", "ItemState", "MessageSummary", "Rendition", "rendition",
+    "Attachment", "BodyPreference", "Flag", "ItemState", "MessageSummary", "Rendition", "rendition", "prepare",
     "MIME_TRUNCATION_SIZES", "application_data", "attachment", "attachments",
     "change_data", "html_body", "html_to_text", "invitation",
     "parse_message", "plain_body", "text_to_html",
@@ -115,9 +115,11 @@ def _safe_text(text: str) -> str:
     return _XML_INVALID.sub("", text)
 
 
-def _summarise(raw: bytes, received: datetime | None) -> MessageSummary:
-    msg = mime.parse_bytes(raw)
-    parts = mime.analyse(msg, with_data=False)
+def _summarise(raw: bytes, received: datetime | None,
+               parts: mime.MessageParts | None = None) -> MessageSummary:
+    if parts is None:
+        parts = mime.analyse(mime.parse_bytes(raw), with_data=False)
+    msg = parts.message
 
     subject = mime.header_text(msg, "Subject")
     from_pairs = classify.addresses(msg, "From")
@@ -188,6 +190,22 @@ def _summarise(raw: bytes, received: datetime | None) -> MessageSummary:
         body_text_for_search=plain[:SEARCH_TEXT_LIMIT],
         recipients=tuple(recipients),
     )
+
+
+def prepare(raw: bytes, received: datetime | None = None) -> tuple["MessageSummary", "Rendition"]:
+    """
+    parse_message() and rendition() from one parse of the MIME structure,
+    which is most of the cost of each: what delivery stores.  Never raises.
+    """
+    try:
+        parts = mime.analyse(mime.parse_bytes(raw), with_data=False)
+    except Exception:
+        return parse_message(raw, received), rendition(raw)
+    try:
+        summary = _summarise(raw, received, parts)
+    except Exception:
+        summary = parse_message(raw, received)
+    return summary, _rendition_of(parts)
 
 
 def parse_message(raw: bytes, received: datetime | None = None) -> MessageSummary:
@@ -329,7 +347,13 @@ def rendition(raw: bytes) -> Rendition:
     and is served from its raw bytes.
     """
     try:
-        parts = mime.analyse(mime.parse_bytes(raw), with_data=False)
+        return _rendition_of(mime.analyse(mime.parse_bytes(raw), with_data=False))
+    except Exception:
+        return Rendition("", "", ())
+
+
+def _rendition_of(parts: mime.MessageParts) -> Rendition:
+    try:
         return Rendition(
             _XML_INVALID.sub("", _crlf(parts.plain_text())),
             _XML_INVALID.sub("", _crlf(parts.html_text())),

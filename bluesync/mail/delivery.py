@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from bluesync.items.email import MessageSummary, parse_message, rendition
+from bluesync.items.email import MessageSummary, prepare
 from bluesync.items.records import to_record
 from bluesync.mail import calendar_ingest
 from bluesync.store.accounts import Account
@@ -55,7 +55,7 @@ def new_email_item(raw: bytes, received: datetime) -> NewItem:
     summary, and the columns Sync filters and sorts on.  Pure and never
     raising, like L{parse_message}, so it may run in a worker thread.
     """
-    summary = parse_message(raw, received)
+    summary, prepared = prepare(raw, received)
     columns = _storable({
         "subject": summary.subject,
         "from_address": summary.from_,
@@ -72,7 +72,7 @@ def new_email_item(raw: bytes, received: datetime) -> NewItem:
         content=raw,
         summary=summary_record(summary),
         columns=columns,
-        rendition=to_record(rendition(raw)),
+        rendition=to_record(prepared),
         search=SearchText(summary.subject, f"{summary.from_} {summary.to} {summary.cc}",
                           summary.body_text_for_search),
     )

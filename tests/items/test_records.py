@@ -46,3 +46,15 @@ class RecordTests(SynchronousTestCase):
         prepared = rendition(raw)
         self.assertTrue(prepared.attachments)
         self.assertEqual(from_record(Rendition, json.loads(json.dumps(to_record(prepared)))), prepared)
+
+    def test_prepare_matches_separate_parses(self):
+        """prepare() gives what parse_message() and rendition() give separately."""
+        from datetime import datetime, timezone
+        from pathlib import Path
+
+        from bluesync.items.email import prepare, rendition
+
+        received = datetime(2026, 11, 26, tzinfo=timezone.utc)
+        for path in sorted((Path(__file__).parent / "data").glob("*.eml")):
+            raw = path.read_bytes()
+            self.assertEqual(prepare(raw, received), (parse_message(raw, received), rendition(raw)), path.name)
