@@ -16,7 +16,9 @@ Rules (MS-ASCMD 2.2.3.7.2 Add, 2.2.3.24 Change, 2.2.3.42.2 Delete,
   whose ClientId names an item this device added in the same folder after
   the state its sync key names is the same Add resent (its answer was lost):
   it gets the same ServerId and stores nothing.  An older item with that
-  ClientId means the client reuses its ids: the new Add is stored.
+  ClientId means the client reuses its ids: the new Add is stored.  (A
+  request with GetChanges=0 does not move its state past its own Adds, so
+  a ClientId reused right after one is taken for a resend.)
 - A 16.x calendar Add whose UID (from ClientUid) is already in the folder
   is that event again: it is applied as a change and answered with the
   event's ServerId.
