@@ -10,9 +10,9 @@ an offset is given) or a duration back from now (30m, 12h, 7d).
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timezone
 
-from bluesync.config import _duration
+from bluesync.devices.describe import parse_since
 
 COLUMNS = ("at", "actor", "action", "account", "device", "detail")
 
@@ -22,22 +22,6 @@ def register(subparsers) -> None:
     audit.add_argument("--since", help="a date, date and time, or duration back from now (7d)")
     audit.add_argument("--limit", type=int, default=1000, help="the newest this many entries (default 1000)")
     audit.set_defaults(run=_list, needs_store=True)
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """
-    @raise ValueError: for text that is neither a date nor a duration.
-    """
-    now = now or datetime.now(timezone.utc)
-    text = text.strip()
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            return now - timedelta(seconds=_duration(text))
-        except ValueError:
-            raise ValueError(f"{text!r} is neither a date (2024-05-01T14:00) nor a duration (7d)") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _cell(value: str) -> str:

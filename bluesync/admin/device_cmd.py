@@ -17,10 +17,10 @@ import getpass
 import os
 import sys
 import time
-from datetime import timezone
 
 from bluesync.devices import state
 from bluesync.devices.actions import DEVICE_ACTIONS, ActionError, Administration
+from bluesync.devices.describe import cell, details, ping_state, policy_state, timestamp
 
 COLUMNS = (
     "account", "device_id", "state", "why", "type", "model", "os", "user_agent", "imei", "phone",
@@ -74,54 +74,16 @@ def register(subparsers) -> None:
         sub.set_defaults(run=_act, needs_store=True, action=action)
 
 
-def policy_state(device) -> str:
-    """
-    Where the device stands in MS-ASPROV provisioning.  The client status
-    is what the device reported when it acknowledged the policy (1 applied,
-    2 partly, 3 not at all, 4 managed by a third party).
-    """
-    if device.policy_key is not None:
-        if device.policy_status in (None, 1):
-            result = "provisioned"
-        else:
-            result = f"provisioned (client status {device.policy_status})"
-        return result + (", re-provisioning" if device.pending_policy_key is not None else "")
-    if device.pending_policy_key is not None:
-        return "awaiting acknowledgement"
-    return "not provisioned"
-
-
-def ping_state(device, now: float) -> str:
-    """
-    "held until <time>" while the device holds a Ping (recorded by
-    whichever bluesync process holds it), else "-".
-    """
-    until = device.ping_until
-    if until is not None and until.timestamp() > now:
-        return f"held until {_time(until)}"
-    return "-"
-
-
-def _time(value) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-
-def _cell(value) -> str:
-    text = str(value) if value not in (None, "") else "-"
-    # Keep one device per line whatever a phone put in its strings.
-    return " ".join(text.replace("\t", " ").splitlines())
-
-
 def row(address: str, device, now: float | None = None) -> str:
     now = time.time() if now is None else now
     access = state.decide(device, now)
     values = (
         address, device.device_id, access.state, access.source, device.device_type, device.model, device.os,
         device.user_agent, device.imei, device.phone_number, device.protocol_version, policy_state(device),
-        _time(device.first_seen), _time(device.last_seen), device.last_command, ping_state(device, now),
+        timestamp(device.first_seen), timestamp(device.last_seen), device.last_command, ping_state(device, now),
         device.wipe,
     )
-    return "\t".join(_cell(value) for value in values)
+    return "\t".join(cell(value) for value in values)
 
 
 async def _list(args, store) -> int:
@@ -139,45 +101,6 @@ async def _list(args, store) -> int:
     for device in devices:
         print(row(addresses.get(device.account_id, str(device.account_id)), device))
     return 0
-
-
-def details(account, device, rule=None, now: float | None = None) -> list[tuple[str, str]]:
-    """
-    Everything about one device as (label, value) pairs, for `device show`
-    and the admin page.
-    """
-    now = time.time() if now is None else now
-    access = state.decide(device, now)
-    rows = [
-        ("Account", account.address),
-        ("Device ID", device.device_id),
-        ("State", access.state),
-        ("Why", access.source),
-        ("Decision", f"{device.access} ({'administrator' if device.access_reason == 'admin' else 'policy'})"),
-        ("Matching rule", rule.describe() + f" (rule {rule.id})" if rule is not None else "-"),
-        ("Autoblocked until", f"{_time(device.blocked_until)} ({device.autoblock_reason})"
-         if device.blocked_until is not None and device.blocked_until.timestamp() > now else "-"),
-        ("Device type", device.device_type),
-        ("Model", device.model),
-        ("Friendly name", device.friendly_name),
-        ("OS", device.os),
-        ("OS language", device.os_language),
-        ("User agent", device.user_agent),
-        ("IMEI", device.imei),
-        ("Phone number", device.phone_number),
-        ("Mobile operator", device.mobile_operator),
-        ("Protocol version", device.protocol_version),
-        ("Policy", policy_state(device)),
-        ("Wipe", device.wipe),
-        ("Wipe requested", _time(device.wipe_requested_at)),
-        ("Wipe acknowledged", _time(device.wipe_acknowledged_at)),
-        ("First seen", _time(device.first_seen)),
-        ("Last seen", _time(device.last_seen)),
-        ("Last command", device.last_command),
-        ("Ping", ping_state(device, now)),
-        ("Owner last told", device.notice or "-"),
-    ]
-    return [(label, _cell(value)) for label, value in rows]
 
 
 async def _show(args, store) -> int:
