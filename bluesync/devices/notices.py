@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from twisted.logger import Logger
@@ -118,7 +119,7 @@ def compose(account, device, access: state.Access, hostname: str, now: datetime)
     lines = [_EXPLANATIONS[access.state].format(reason=reason, until=until), "", "Information about your device:"]
     lines += [f"  {label}: {value}" for label, value in details if value]
     message.set_content("\n".join(lines) + "\n")
-    return bytes(message)
+    return message.as_bytes(policy=SMTP)
 
 
 async def announce(store, account, device, access: state.Access, hostname: str,
