@@ -32,6 +32,7 @@ from bluesync.mail.outbound import OutboundQueue
 from bluesync.push.listener import ChangeListener
 from bluesync.push.notifier import Notifier
 from bluesync.store.store import OpenStore, open_store
+from bluesync.web.admin import build_admin_site
 from bluesync.web.site import build_site
 
 log = Logger()
@@ -86,6 +87,7 @@ class BluesyncService(MultiService):
         await self._start_lmtp()
         # Resumes the mail queued before a restart.
         await outbound.start()
+        await self._start_admin()
         self._announce()
 
     async def _start_push(self) -> Notifier:
@@ -124,6 +126,24 @@ class BluesyncService(MultiService):
                 raise StartupError(f"[mail] lmtp_listen: cannot listen on {description}: {e}") from None
             self.ports.append(port)
             log.info("bluesync LMTP listening on {description}", description=description)
+
+    async def _start_admin(self) -> None:
+        """
+        The admin page on its own listener(s); none when [admin] listen is empty.
+        """
+        listen = self.config.admin.listen
+        if not listen:
+            return
+        site = build_admin_site(self.context)
+        for description in listen:
+            try:
+                port = await serverFromString(self.reactor, description).listen(site)
+            except Exception as e:
+                raise StartupError(f"[admin] listen: cannot listen on {description}: {e}") from None
+            self.ports.append(port)
+            log.info("bluesync admin page listening on {description}", description=description)
+        if not await self.opened.store.admins.list():
+            log.info("no administrator can log in to the admin page yet: bluesync-admin admin add NAME")
 
     def _announce(self) -> None:
         url = self.config.server.public_url
