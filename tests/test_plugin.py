@@ -71,7 +71,7 @@ class QuickStartTests(unittest.TestCase):
         config = state / "bluesync.ini"
         config.write_text(
             f"[server]\nlisten = tcp:{port}:interface=127.0.0.1\nstate_dir = {state}/var\n"
-            "[mail]\nlmtp_listen = tcp:0:interface=127.0.0.1\n"
+            "[mail]\nlmtp_listen = tcp:0:interface=127.0.0.1\n[admin]\nlisten = tcp:0:interface=127.0.0.1\n"
         )
         env = dict(os.environ, BLUESYNC_CONFIG=str(config))
         log_path = state / "twistd.log"

@@ -14,7 +14,7 @@ class ServiceTests(DatabaseTestCase):
         """The service connects, migrates, listens, serves and stops in order."""
         config = test_config(
             f"[database]\ndsn = {self.dsn}\n[server]\nlisten = tcp:0:interface=127.0.0.1\n"
-            "[mail]\nlmtp_listen = tcp:0:interface=127.0.0.1\n"
+            "[mail]\nlmtp_listen = tcp:0:interface=127.0.0.1\n[admin]\nlisten = tcp:0:interface=127.0.0.1\n"
         )
         service = BluesyncService(config, reactor, exit_on_failure=False)
         service.startService()

@@ -17,7 +17,7 @@ class ShutdownTests(DatabaseTestCase):
         """Stopping the service answers every held Ping with Status 1 before the database closes."""
         config = test_config(
             f"[database]\ndsn = {self.dsn}\n[server]\nlisten = tcp:0:interface=127.0.0.1\n"
-            "[mail]\nlmtp_listen = tcp:0:interface=127.0.0.1\n"
+            "[mail]\nlmtp_listen = tcp:0:interface=127.0.0.1\n[admin]\nlisten = tcp:0:interface=127.0.0.1\n"
         )
         service = BluesyncService(config, reactor, exit_on_failure=False)
         service.startService()
