@@ -12,10 +12,12 @@ from urllib.parse import urlencode
 
 import treq
 from twisted.internet import reactor
+from twisted.web.client import HTTPConnectionPool
 
 from bluesync.passwords import hash_password
+from bluesync.service import BluesyncService
 from bluesync.web.admin import build_admin_site
-from tests.support import SiteTestCase
+from tests.support import DatabaseTestCase, SiteTestCase, test_config
 
 ADMIN_PASSWORD = "admin password"
 
@@ -194,3 +196,24 @@ class AdminPageTests(AdminPageTestCase):
         self.browser.cookies = old
         response, _ = await self.browser.request("GET", "/")
         self.assertEqual(response.headers.getRawHeaders("location"), ["/login"])
+
+
+class AdminServiceTests(DatabaseTestCase):
+    async def test_own_listener(self):
+        """The service serves the admin page on its [admin] listener, and only there."""
+        config = test_config(
+            f"[database]\ndsn = {self.dsn}\n[server]\nlisten = tcp:0:interface=127.0.0.1\n"
+            "[mail]\nlmtp_listen = tcp:0:interface=127.0.0.1\n[admin]\nlisten = tcp:0:interface=127.0.0.1\n"
+        )
+        service = BluesyncService(config, reactor, exit_on_failure=False)
+        service.startService()
+        self.addCleanup(service.stopService)
+        await service.started
+        eas_port, admin_port = service.ports[0].getHost().port, service.ports[-1].getHost().port
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        login = await treq.get(f"http://127.0.0.1:{admin_port}/login", pool=pool)
+        self.assertEqual(login.code, 200)
+        self.assertIn(b'name="login_token"', await login.content())
+        elsewhere = await treq.get(f"http://127.0.0.1:{eas_port}/login", pool=pool)
+        self.assertEqual(elsewhere.code, 404)
+        await elsewhere.content()
