@@ -89,6 +89,27 @@ class ItemFilter:
         return (" AND ".join(parts) or "true"), params
 
 
+# The SQL types of the columns a NewItem may set.
+_COLUMN_TYPES = {
+    "subject": "text", "from_address": "text", "date_received": "timestamptz", "message_id": "text",
+    "size": "integer", "importance": "smallint", "has_attachments": "boolean", "message_class": "text",
+    "conversation_id": "bytea", "uid": "text", "start_time": "timestamptz", "end_time": "timestamptz",
+    "complete": "boolean",
+}
+
+
+def _runs(entries: list, item_of=lambda entry: entry) -> list[tuple[tuple[str, ...], list]]:
+    """Consecutive entries whose NewItems set the same columns, with those columns."""
+    runs: list[tuple[tuple[str, ...], list]] = []
+    for entry in entries:
+        names = tuple(item_of(entry).columns)
+        if runs and runs[-1][0] == names:
+            runs[-1][1].append(entry)
+        else:
+            runs.append((names, [entry]))
+    return runs
+
+
 @dataclass(frozen=True)
 class Item:
     id: int
@@ -274,25 +295,46 @@ class ItemStore:
             count = len(added) + len(replaced)
             if not count:
                 return []
-            modseqs = iter(await stamp(transaction, account_id, folder_id, count))
+            modseqs = await stamp(transaction, account_id, folder_id, count)
             ids = []
-            for new in added:
-                modseq = next(modseqs)
-                columns = dict(new.columns)
-                names = ["account_id", "folder_id", "modseq", "created_modseq", "content_class", "content",
-                         "summary", "read", "categories", *columns]
-                row = await transaction.query_one(
-                    f"INSERT INTO items ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) RETURNING id",
-                    [account_id, folder_id, modseq, modseq, new.content_class, psycopg2.Binary(new.content),
-                     json.dumps(new.summary), new.read, list(new.categories), *columns.values()],
+            # One statement per run of items with the same columns: an
+            # import is bound by round trips, not by PostgreSQL.
+            position = 0
+            for names, run in _runs(added):
+                run_modseqs = modseqs[position:position + len(run)]
+                position += len(run)
+                columns = ["account_id", "folder_id", "modseq", "created_modseq", "content_class", "content",
+                           "summary", "read", "categories", *names]
+                params: list[Any] = []
+                for new, modseq in zip(run, run_modseqs):
+                    params += [account_id, folder_id, modseq, modseq, new.content_class, psycopg2.Binary(new.content),
+                               json.dumps(new.summary), new.read, list(new.categories),
+                               *(new.columns[name] for name in names)]
+                row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+                rows = await transaction.query(
+                    f"INSERT INTO items ({', '.join(columns)}) VALUES {', '.join([row_sql] * len(run))}"
+                    " RETURNING id, modseq",
+                    params,
                 )
-                ids.append(row[0])
-            for item_id, new in replaced.items():
-                sets = ["modseq = %s", "content = %s", "summary = %s", *(f"{name} = %s" for name in new.columns)]
+                by_modseq = dict((modseq, item_id) for item_id, modseq in rows)
+                ids += [by_modseq[modseq] for modseq in run_modseqs]
+            for names, run in _runs(list(replaced.items()), lambda pair: pair[1]):
+                run_modseqs = modseqs[position:position + len(run)]
+                position += len(run)
+                values = ["v.modseq", "v.content", "v.summary::jsonb",
+                          *(f"v.{name}::{_COLUMN_TYPES[name]}" for name in names)]
+                targets = ["modseq", "content", "summary", *names]
+                params = []
+                for (item_id, new), modseq in zip(run, run_modseqs):
+                    params += [item_id, modseq, psycopg2.Binary(new.content), json.dumps(new.summary),
+                               *(new.columns[name] for name in names)]
+                row_sql = "(" + ", ".join(["%s::bigint", "%s::bigint", "%s", "%s", *["%s"] * len(names)]) + ")"
                 await transaction.execute(
-                    f"UPDATE items SET {', '.join(sets)} WHERE id = %s AND folder_id = %s AND account_id = %s",
-                    [next(modseqs), psycopg2.Binary(new.content), json.dumps(new.summary), *new.columns.values(),
-                     item_id, folder_id, account_id],
+                    f"UPDATE items SET {', '.join(f'{t} = {v}' for t, v in zip(targets, values))}"
+                    f" FROM (VALUES {', '.join([row_sql] * len(run))})"
+                    f" AS v(id, modseq, content, summary{''.join(', ' + name for name in names)})"
+                    " WHERE items.id = v.id AND items.folder_id = %s AND items.account_id = %s",
+                    [*params, folder_id, account_id],
                 )
             return ids
 
