@@ -200,7 +200,7 @@ class PimCommandTests(DatabaseTestCase):
         path.write_text(PARIS_SERIES)
         result = await self.admin("import", "alice@example.org", str(path))
         self.assertEqual(result.returncode, 3, result.stderr)
-        self.assertIn(b"rejected event 'No start' (broken@example.org): no DTSTART", result.stderr)
+        self.assertIn(b"rejected event 'No start' (broken@example.org): VEVENT without DTSTART", result.stderr)
         self.assertIn(b"3 added, 0 replaced, 1 rejected", result.stdout)
         (event,) = await self.items(F.CALENDAR)
         data = render.pim_render("Calendar", event.content, "14.1", render.Reader())
