@@ -56,27 +56,30 @@ golden listing tests/wbxml/data/codepages.txt pins the result):
     25 Find (2.1.2.1.26).  The other MS-ASWBXML pages could not be reached.
   - Microsoft's protocol test suite (OfficeDev/Interop-TestSuites,
     ExchangeActiveSync/Source/MS-ASWBXML/MS-ASWBXML.cs, which carries all
-    26 pages as data), every name and token of pages 0-2 and 4-25.  It
-    leaves out the tokens only 2.5 uses (Contacts Body, BodySize,
-    BodyTruncated, CompressedRTF; Email 0x05-0x0E, 0x10, 0x36-0x38;
-    Calendar Body, BodyTruncated, CompressedRTF; Tasks Body, BodySize,
-    BodyTruncated, CompressedRTF; AirSync Truncation), GetItemEstimate
-    Version and DateTime (12.1 only) and Ping AutdState (not used); those
-    rows agree with Z-Push and libwbxml and with the 2.5 elements of the
-    content-class specifications.  It has no AirNotify rows: page 3's
-    tokens are libwbxml's, and no version uses them.
+    26 pages as data): every name and token of pages 0-2 and 4-25.  It
+    leaves out the tokens only 2.5 uses (AirSync Truncation; Contacts
+    Body, BodySize, BodyTruncated, CompressedRTF; Email 0x05-0x0E, 0x10,
+    0x36-0x38; Calendar Body, BodyTruncated, CompressedRTF; Tasks Body,
+    BodySize, BodyTruncated, CompressedRTF), GetItemEstimate Version and
+    DateTime (12.1 only) and Ping AutdState (not used).  Those rows keep
+    the original transcription (Z-Push, libwbxml); the content-class
+    specifications confirm the 2.5 elements.  The test suite has no
+    AirNotify rows either: page 3's tokens are libwbxml's, and no version
+    uses them.
   - Versions: the MS-ASWBXML pages above; elsewhere the "Protocol
-    Versions" table of the element's own section where one was checked
-    (MS-ASCMD GetHierarchy 2.2.3.129.4 and 6.19 for FolderHierarchy
-    Folders/Folder, 2.5-12.1; MS-ASPROV 2.2.2.46, 2.2.2.52, 2.2.2.13 for
-    the 12.1 policies; MS-ASEMAIL 2.2.2.74 for Email Status, 12.0+;
-    MS-ASCNTC 2.2.2.58 for Contacts Picture, all; MS-ASCMD 2.2.3.53,
-    2.2.3.78 for the 16.0 Forwardee elements; MS-ASRM 2.2.2.14 and
-    2.2.2.17-2.2.2.20 and MS-ASNOTE 2.2.2.2 for a sample of pages 24 and
-    23; MS-ASCMD 2.2.3.51.1 for ItemOperations DstFldId, 14.0+; the MS-ASWBXML note, as transcribed by Aspose, that
-    GetItemEstimate Version and DateTime exist only in 12.1).  The other
-    version columns are the original transcription, not yet checked
-    element by element.
+    Versions" table of the element's own section, where one was checked:
+    MS-ASCMD 2.2.3.129.4 and 6.19 (FolderHierarchy Folders and Folder,
+    GetHierarchy only: 2.5-12.1), 2.2.3.51.1 (ItemOperations DstFldId,
+    14.0+), 2.2.3.53 and 2.2.3.78 (ComposeMail Email, Forwardee, 16.0+);
+    MS-ASPROV 2.2.2.13, 2.2.2.46, 2.2.2.52 (12.1+ policies); MS-ASEMAIL
+    2.2.2.74 (Status, 12.0+), 2.2.2.17 (Category, 14.0+), 2.2.2.4.2,
+    2.2.2.51, 2.2.2.52 (Attachments, MIMESize, MIMETruncated: 2.5);
+    MS-ASCNTC 2.2.2.9 (BodyTruncated, 2.5), 2.2.2.58 (Picture, all);
+    MS-ASRM 2.2.2.14, 2.2.2.17-2.2.2.20 and MS-ASNOTE 2.2.2.2 (a sample
+    of pages 24 and 23); and the MS-ASWBXML note, as transcribed by
+    Aspose, that GetItemEstimate Version and DateTime exist only in 12.1.
+    The other version columns are the original transcription, not yet
+    checked element by element.
 """
 
 from __future__ import annotations
