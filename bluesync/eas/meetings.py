@@ -4,13 +4,18 @@ Meetings on the ActiveSync side (issue 7).
 - L{meeting_request}: the Email:MeetingRequest element (MS-ASEMAIL
   2.2.2.48) of a meeting message, built from its iCalendar through the
   calendar converter, for render.py to place after MessageClass.
-- L{after_write}: the organizer's side. After a device added, changed or
-  deleted an event in a calendar (bluesync/eas/pim.py, commands/sync.py),
-  the attendees hear of it by iMIP (RFC 6047): REQUEST for a new meeting
-  or a change (a new SEQUENCE when the change matters, RFC 5546 2.1.4),
-  CANCEL for a deleted meeting or removed attendees. Mail goes through
-  composemail.send_message, so local attendees get it in their Inbox
-  (and calendar) at once and others through the relay queue.
+- L{after_write}: the organizer's side. After a 16.0 or 16.1 device
+  added, changed or deleted an event in a calendar (bluesync/eas/pim.py,
+  commands/sync.py), the attendees hear of it by iMIP (RFC 6047): REQUEST
+  for a new meeting or a change (a new SEQUENCE when the change matters,
+  RFC 5546 2.1.4), CANCEL for a deleted meeting or removed attendees. Mail
+  goes through composemail.send_message, so local attendees get it in
+  their Inbox (and calendar) at once and others through the relay queue.
+  Older clients send their meeting mail themselves with SendMail
+  (MS-ASCAL 3.1.4.5, the MS-ASCMD 4.16 example), as they send their
+  answers (MS-ASCMD 2.2.1.11); from 16.0 the server does (the client
+  does not even name the organizer, MS-ASCAL 2.2.2.35), so doing it for
+  them too would invite everyone twice.
 - L{imip_message}: the multipart/alternative (text/plain + text/calendar;
   method=...) such mail is, also used for MeetingResponse replies.
 """
@@ -269,14 +274,14 @@ def _now(ctx: CommandContext) -> datetime:
 async def after_write(ctx: CommandContext, folder, item_id: int, before: bytes | None, after: bytes | None,
                       own_changes: dict[int, int] | None = None, tz: tzinfo | None = None) -> None:
     """
-    Tell a meeting's attendees what a device just did to it: call after a
-    calendar Add (C{before} None), Change, or Delete (C{after} None) from a
-    device has been stored. A SEQUENCE bump is written to the event and
+    Tell a meeting's attendees what a 16.x device just did to it: call
+    after a calendar Add (C{before} None), Change, or Delete (C{after}
+    None) from a device has been stored. A SEQUENCE bump is written to the event and
     recorded in C{own_changes} (item id -> modseq, the Sync's own changes)
     so the device is not sent its own event back. Never raises: the
     device's change is stored whatever mail can or cannot be sent.
     """
-    if folder.content_class != "Calendar":
+    if folder.content_class != "Calendar" or ctx.version_number < 16.0:
         return
     try:
         await _after_write(ctx, folder, item_id, before, after, own_changes, tz)
@@ -288,7 +293,7 @@ async def after_write(ctx: CommandContext, folder, item_id: int, before: bytes |
 
 async def before_delete(ctx: CommandContext, folder, item_id: int | None) -> bytes | None:
     """The content of a calendar event about to be deleted (for L{after_write}); None otherwise."""
-    if folder.content_class != "Calendar" or item_id is None:
+    if folder.content_class != "Calendar" or item_id is None or ctx.version_number < 16.0:
         return None
     item = (await ctx.server.store.items.get_many(ctx.account.id, [item_id], folder.id)).get(item_id)
     return item.content if item is not None else None

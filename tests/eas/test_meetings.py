@@ -26,7 +26,7 @@ from bluesync.mail import calendar_ingest
 from bluesync.mail.lmtp import LMTPFactory
 from bluesync.store import folders as F
 from tests.eas.client import find, text
-from tests.eas.test_sendmail import SendMailTestCase
+from tests.eas.test_sendmail import SendMailTestCase, compose_document
 from tests.mail.imipdata import calendar as calendar_text
 from tests.mail.imipdata import message, vevent
 
@@ -88,6 +88,26 @@ def event_xml(start: str = "20260320T090000Z", end: str = "20260320T100000Z", re
         f"<calendar:AllDayEvent>0</calendar:AllDayEvent><calendar:Reminder>{reminder}</calendar:Reminder>"
         "<calendar:MeetingStatus>1</calendar:MeetingStatus>"
     )
+
+
+def event_16(start: str = "20260320T090000Z", end: str = "20260320T100000Z",
+             people: tuple = ("carol@example.net", "bob@example.org")) -> str:
+    """The same meeting as a 16.1 phone writes it: ClientUid, no organizer, airsyncbase:Location."""
+    return (
+        f"<calendar:StartTime>{start}</calendar:StartTime><calendar:Subject>Roadmap</calendar:Subject>"
+        f"<calendar:ClientUid>roadmap-1</calendar:ClientUid>{attendees_16(people)}"
+        f"<calendar:EndTime>{end}</calendar:EndTime><calendar:Sensitivity>0</calendar:Sensitivity>"
+        "<calendar:BusyStatus>2</calendar:BusyStatus><calendar:AllDayEvent>0</calendar:AllDayEvent>"
+        "<calendar:Reminder>15</calendar:Reminder>"
+        "<airsyncbase:Location><airsyncbase:DisplayName>Room 2</airsyncbase:DisplayName></airsyncbase:Location>"
+    )
+
+
+def attendees_16(people: tuple) -> str:
+    return "<calendar:Attendees>" + "".join(
+        f"<calendar:Attendee><calendar:Email>{who}</calendar:Email><calendar:Name>{who.split('@')[0].title()}"
+        "</calendar:Name><calendar:AttendeeType>1</calendar:AttendeeType></calendar:Attendee>" for who in people
+    ) + "</calendar:Attendees>"
 
 
 def meeting_response(request_id: str, response: int, collection_id: str | None = None, *, send: str | None = None,
@@ -400,7 +420,7 @@ class ResponseTests(MeetingTestCase):
 class OrganizerTests(MeetingTestCase):
     async def _set_up(self) -> None:
         await super()._set_up()
-        self.phone = await self.provisioned("alice@example.org", "ORGPHONE", "14.1")
+        self.phone = await self.provisioned("alice@example.org", "ORGPHONE", "16.1")
         self.calendar = await self.folder(self.alice, F.CALENDAR)
         await self.sync(self.phone, self.calendar)
 
@@ -417,8 +437,8 @@ class OrganizerTests(MeetingTestCase):
                                "</Change>")
 
     async def test_new_meeting_invites_everyone(self):
-        """A phone's new meeting sends REQUEST to the external attendee and puts it in Bob's Inbox and calendar."""
-        await self.add(event_xml())
+        """A 16.1 phone's new meeting sends REQUEST to the external attendee and puts it in Bob's Inbox and calendar."""
+        await self.add(event_16())
         (sent,) = await self.relayed()
         self.assertEqual((sent.mail_from, sent.recipients), ("alice@example.org", ("carol@example.net",)))
         ics = calendar_part(sent.data)
@@ -434,9 +454,11 @@ class OrganizerTests(MeetingTestCase):
 
     async def test_change_sends_update_with_new_sequence(self):
         """Moving the meeting re-invites everyone with SEQUENCE 1; the phone is not sent its own event back."""
-        server_id = await self.add(event_xml())
+        server_id = await self.add(event_16())
         await self.relayed()
-        answer = await self.change(server_id, event_xml(start="20260321T090000Z", end="20260321T100000Z"))
+        self.assertEqual(await self.received(self.phone, self.calendar, "Change"), {})
+        answer = await self.change(server_id, "<calendar:StartTime>20260321T090000Z</calendar:StartTime>"
+                                              "<calendar:EndTime>20260321T100000Z</calendar:EndTime>")
         self.assertTrue(answer is None or find(answer, "airsync:Commands") == [], answer)
         sent = await self.relayed()
         self.assertEqual(len(sent), 2)
@@ -449,17 +471,17 @@ class OrganizerTests(MeetingTestCase):
 
     async def test_reminder_change_sends_nothing(self):
         """A change attendees need not know of (the reminder) sends no mail."""
-        server_id = await self.add(event_xml())
+        server_id = await self.add(event_16())
         await self.relayed()
-        await self.change(server_id, event_xml(reminder=30))
+        await self.change(server_id, "<calendar:Reminder>30</calendar:Reminder>")
         self.assertEqual(len(await self.relayed()), 1)
         self.assertEqual(len(await self.stored(self.bob)), 1)
 
     async def test_removed_attendee_gets_cancel(self):
         """Removing an attendee sends that attendee a CANCEL and nobody else anything."""
-        server_id = await self.add(event_xml())
+        server_id = await self.add(event_16())
         await self.relayed()
-        await self.change(server_id, event_xml(people=("bob@example.org",)))
+        await self.change(server_id, attendees_16(("bob@example.org",)))
         sent = await self.relayed()
         self.assertEqual(len(sent), 2)
         self.assertEqual(sent[1].recipients, ("carol@example.net",))
@@ -468,7 +490,7 @@ class OrganizerTests(MeetingTestCase):
 
     async def test_delete_cancels(self):
         """Deleting the meeting sends CANCEL to everyone; Bob's copy of the meeting goes away."""
-        server_id = await self.add(event_xml())
+        server_id = await self.add(event_16())
         await self.relayed()
         self.assertEqual(len(await self.events(self.bob)), 1)
         await self.sync(self.phone, self.calendar, f"<Delete><ServerId>{server_id}</ServerId></Delete>")
@@ -481,7 +503,7 @@ class OrganizerTests(MeetingTestCase):
 
     async def test_local_attendee_answers(self):
         """Bob accepts Alice's meeting from his phone: the REPLY lands in her Inbox and her event shows it."""
-        server_id = await self.add(event_xml())
+        server_id = await self.add(event_16())
         await self.relayed()
         bob = await self.provisioned("bob@example.org", "BOBPHONE")
         bob_inbox = await self.folder(self.bob, F.INBOX)
@@ -497,6 +519,27 @@ class OrganizerTests(MeetingTestCase):
                     for a in find(changed[server_id], "calendar:Attendees/calendar:Attendee")}
         self.assertEqual(statuses["bob@example.org"], "3")
         self.assertNotEqual(statuses["carol@example.net"], "3")
+
+
+class OlderOrganizerTests(MeetingTestCase):
+    async def test_14_1_phone_sends_its_own_requests(self):
+        """A 14.1 phone's meeting sends nothing itself; its own SendMail invitation reaches Bob's calendar."""
+        phone = await self.provisioned("alice@example.org", "OLDPHONE", "14.1")
+        calendar = await self.folder(self.alice, F.CALENDAR)
+        await self.sync(phone, calendar)
+        await self.sync(phone, calendar, f"<Add><ClientId>c1</ClientId><ApplicationData>{event_xml()}"
+                                         "</ApplicationData></Add>")
+        self.assertEqual(await self.relayed(), [])
+        self.assertEqual(await self.stored(self.bob), [])
+        invitation = message("REQUEST", vevent(uid="roadmap-1", organizer="alice@example.org",
+                                               attendees=("bob@example.org", "carol@example.net")),
+                             sender="Alice Martin <alice@example.org>", to="bob@example.org, carol@example.net",
+                             message_id="<roadmap-1@example.org>")
+        self.assertSent(await phone.post("SendMail", compose_document("SendMail", invitation, client_id="inv-1")))
+        self.assertEqual([m.recipients for m in await self.relayed()], [("carol@example.net",)])
+        (event,) = await self.events(self.bob)
+        self.assertIn(b"UID:roadmap-1", event.content)
+        self.assertIn(b"X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE", event.content)
 
 
 class OptionsTests(MeetingTestCase):
