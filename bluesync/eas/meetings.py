@@ -109,6 +109,15 @@ def _recurrences(parent, data) -> None:
             _el(recurrence, EMAIL2, name, value)
 
 
+def _stamp(event, data) -> str:
+    """DtStamp is required: the message's DTSTAMP, else the event's, else the FILETIME epoch."""
+    stamp = getattr(event.get("DTSTAMP"), "dt", None)
+    if isinstance(stamp, datetime):
+        return _eas.iso(stamp)
+    found = _iso(text(data, CALENDAR, "DtStamp")) if data is not None else None
+    return found or _eas.iso(datetime(1601, 1, 1, tzinfo=UTC))
+
+
 def meeting_request(ics: str | bytes | None, version: str, *, tz: tzinfo | None = None,
                     owner: str | None = None):
     """
@@ -142,9 +151,7 @@ def meeting_request(ics: str | bytes | None, version: str, *, tz: tzinfo | None 
     if data is not None:
         _el(element, EMAIL, "AllDayEvent", text(data, CALENDAR, "AllDayEvent") or "0")
         _el(element, EMAIL, "StartTime", _iso(text(data, CALENDAR, "StartTime")))
-    stamp = event.get("DTSTAMP")
-    _el(element, EMAIL, "DtStamp", _eas.iso(stamp.dt) if stamp is not None and isinstance(stamp.dt, datetime)
-        else _iso(text(data, CALENDAR, "DtStamp")) if data is not None else _eas.iso(datetime(1601, 1, 1, tzinfo=UTC)))
+    _el(element, EMAIL, "DtStamp", _stamp(event, data))
     if data is not None:
         _el(element, EMAIL, "EndTime", _iso(text(data, CALENDAR, "EndTime")))
     recurring = "RRULE" in event or "RDATE" in event
@@ -276,10 +283,11 @@ async def after_write(ctx: CommandContext, folder, item_id: int, before: bytes |
     """
     Tell a meeting's attendees what a 16.x device just did to it: call
     after a calendar Add (C{before} None), Change, or Delete (C{after}
-    None) from a device has been stored. A SEQUENCE bump is written to the event and
-    recorded in C{own_changes} (item id -> modseq, the Sync's own changes)
-    so the device is not sent its own event back. Never raises: the
-    device's change is stored whatever mail can or cannot be sent.
+    None) from a device has been stored. The ORGANIZER and SEQUENCE the
+    mail needs are written to the event and recorded in C{own_changes}
+    (item id -> modseq, the Sync's own changes) so the device is not sent
+    its own event back. Never raises: the device's change is stored
+    whatever mail can or cannot be sent.
     """
     if folder.content_class != "Calendar" or ctx.version_number < 16.0:
         return
