@@ -18,6 +18,8 @@ from tests.devices.support import (
     DeviceTestCase,
     ping_xml,
     status,
+    sync_xml,
+    text,
 )
 from tests.push.helpers import deliver
 
@@ -212,6 +214,22 @@ class HeldPingTests(DeviceTestCase):
 
     async def _read_ping_until(self):
         self._ping_until = (await self.device()).ping_until
+
+    async def test_block_ends_held_sync_wait(self):
+        """A Sync held by Wait ends at once when its device is blocked; the next request is refused."""
+        client = self.phone()
+        await self.ready(client)
+        first = await client.post("Sync", sync_xml(self.inbox.server_id, "0"))
+        key = text(first.document, "//airsync:Collection/airsync:SyncKey")
+        held = defer.ensureDeferred(client.post("Sync", (
+            '<Sync xmlns="AirSync:"><Collections><Collection>'
+            f"<SyncKey>{key}</SyncKey><CollectionId>{self.inbox.server_id}</CollectionId>"
+            "</Collection></Collections><Wait>30</Wait></Sync>")))
+        await until(lambda: self.notifier.held_count() == 1, "the Sync to be held")
+        await self.admin.block(self.account.address, "PHONE1")
+        self.assertEqual((await held).code, 200)
+        refused = await client.post("Sync", sync_xml(self.inbox.server_id, key))
+        self.assertEqual(status(refused, "airsync:Status"), "129")
 
     async def test_12_1_ping_ends_with_403(self):
         """A 12.1 phone's held Ping ends with HTTP 403 when it is quarantined."""
