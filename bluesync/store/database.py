@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import psycopg2
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from txpostgres import reconnection, txpostgres
 
 log = Logger()
@@ -106,6 +107,31 @@ class Transaction:
             await self._cursor.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
 
+def _detached(running: Deferred) -> Deferred:
+    """
+    C{running}'s result, in a Deferred whose cancellation leaves C{running}
+    alone.  A request whose client goes away cancels what it awaits; a
+    txpostgres query cannot be cancelled that way (its canceller raises
+    _CancelInProgress out of Deferred.cancel, and the awaiting coroutine is
+    never told), and a transaction must end in its own COMMIT or ROLLBACK.
+    So the canceller gets CancelledError at once, while the statement runs
+    to its end and its connection goes back to the pool.
+    """
+    outer: Deferred = Deferred()
+
+    def forward(result):
+        if not outer.called:
+            if isinstance(result, Failure):
+                outer.errback(result)
+            else:
+                outer.callback(result)
+        elif isinstance(result, Failure):
+            log.debug("statement abandoned by its caller failed: {error}", error=result.getErrorMessage())
+
+    running.addBoth(forward)
+    return outer
+
+
 class Database:
     """
     A started pool.  Queries outside a transaction run in autocommit.
@@ -116,14 +142,14 @@ class Database:
         self.dsn = dsn
 
     async def query(self, sql: str, params: Sequence[Any] | dict | None = None) -> list[tuple]:
-        return await self._pool.runQuery(sql, params)
+        return await _detached(self._pool.runQuery(sql, params))
 
     async def query_one(self, sql: str, params: Sequence[Any] | dict | None = None) -> tuple | None:
         rows = await self.query(sql, params)
         return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
-        await self._pool.runOperation(sql, params)
+        await _detached(self._pool.runOperation(sql, params))
 
     async def transaction(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         """
@@ -140,7 +166,7 @@ class Database:
 
             return Deferred.fromCoroutine(run())
 
-        return await self._pool.runInteraction(interaction)
+        return await _detached(self._pool.runInteraction(interaction))
 
     def close(self) -> None:
         self._pool.close()
