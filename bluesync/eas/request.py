@@ -71,7 +71,7 @@ class RequestError(ValueError):
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EASRequest:
     command: str
     device_id: str

@@ -25,7 +25,7 @@ class NoSuchAccount(Exception):
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Account:
     id: int
     address: str

@@ -28,7 +28,7 @@ class TooManyDevices(Exception):
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Device:
     id: int
     account_id: int
