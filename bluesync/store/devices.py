@@ -18,7 +18,7 @@ from bluesync.store import audit
 from bluesync.store.audit import AuditEntry
 from bluesync.store.changes import CHANNEL, device_payload
 from bluesync.store.database import Database, Transaction
-from bluesync.store.rules import RULE_MATCH
+from bluesync.store.rules import RULE_JOIN, RULE_MATCH
 
 
 class TooManyDevices(Exception):
@@ -71,8 +71,12 @@ class Device:
 
 _COMPUTED = ("rule_id", "rule_action")
 _TABLE_FIELDS = [f.name for f in fields(Device) if f.name not in _COMPUTED]
-# Every query that builds a Device reads the table aliased "d".
+# Every query that builds a Device reads the table aliased "d": SELECTs
+# through _FROM, which joins the deciding rule once, writes with _COLUMNS
+# in RETURNING.
 _COLUMNS = ", ".join(["d." + name for name in _TABLE_FIELDS] + list(RULE_MATCH))
+_SELECT = ", ".join(["d." + name for name in _TABLE_FIELDS] + ["m.id", "m.action"])
+_FROM = f"devices d {RULE_JOIN}"
 
 # The access states a device may be given.
 ACCESS_STATES = ("allowed", "blocked", "quarantined")
@@ -108,9 +112,9 @@ class DeviceStore:
         @raise TooManyDevices: a new partnership would exceed C{max_devices}.
         """
         row = await self._database.query_one(
-            f"SELECT {_COLUMNS} FROM devices d WHERE account_id = %s AND device_id = %s"
-            " AND last_seen > now() - make_interval(secs => %s)"
-            " AND device_type = %s AND protocol_version = %s AND (user_agent = %s OR %s = '')",
+            f"SELECT {_SELECT} FROM {_FROM} WHERE d.account_id = %s AND d.device_id = %s"
+            " AND d.last_seen > now() - make_interval(secs => %s)"
+            " AND d.device_type = %s AND d.protocol_version = %s AND (d.user_agent = %s OR %s = '')",
             (account_id, device_id, TOUCH_INTERVAL, device_type, protocol_version, user_agent, user_agent),
         )
         if row is not None:
@@ -153,20 +157,20 @@ class DeviceStore:
 
     async def get(self, account_id: int, device_id: str) -> Device | None:
         row = await self._database.query_one(
-            f"SELECT {_COLUMNS} FROM devices d WHERE account_id = %s AND device_id = %s", (account_id, device_id)
+            f"SELECT {_SELECT} FROM {_FROM} WHERE d.account_id = %s AND d.device_id = %s", (account_id, device_id)
         )
         return Device(*row) if row else None
 
     async def by_pk(self, device_pk: int) -> Device | None:
-        row = await self._database.query_one(f"SELECT {_COLUMNS} FROM devices d WHERE id = %s", (device_pk,))
+        row = await self._database.query_one(f"SELECT {_SELECT} FROM {_FROM} WHERE d.id = %s", (device_pk,))
         return Device(*row) if row else None
 
     async def list(self, account_id: int | None = None) -> list[Device]:
         if account_id is None:
-            rows = await self._database.query(f"SELECT {_COLUMNS} FROM devices d ORDER BY account_id, device_id")
+            rows = await self._database.query(f"SELECT {_SELECT} FROM {_FROM} ORDER BY d.account_id, d.device_id")
         else:
             rows = await self._database.query(
-                f"SELECT {_COLUMNS} FROM devices d WHERE account_id = %s ORDER BY device_id", (account_id,)
+                f"SELECT {_SELECT} FROM {_FROM} WHERE d.account_id = %s ORDER BY d.device_id", (account_id,)
             )
         return [Device(*row) for row in rows]
 

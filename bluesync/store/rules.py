@@ -55,8 +55,15 @@ def _first_rule(column: str) -> str:
 
 
 # SQL expressions giving the id and the action of the rule that decides for
-# the device aliased "d" (NULL if none matches).
+# the device aliased "d" (NULL if none matches), for RETURNING clauses.
 RULE_MATCH = (_first_rule("id"), _first_rule("action"))
+
+# The same as a join, evaluated once per device, for SELECTs: the rule is
+# "m" (m.id, m.action).
+RULE_JOIN = (
+    f"LEFT JOIN LATERAL (SELECT r.id, r.action FROM access_rules r WHERE {_FIELD_VALUE} ILIKE r.like_pattern"
+    " ORDER BY r.priority, r.id LIMIT 1) m ON true"
+)
 
 
 class RuleError(ValueError):
