@@ -209,6 +209,9 @@ class AdminServiceTests(DatabaseTestCase):
         service.startService()
         self.addCleanup(service.stopService)
         await service.started
+        # Let the outbound queue's first run end before stopping (it
+        # schedules its next run at the end of each).
+        await service.context.outbound.idle()
         eas_port, admin_port = service.ports[0].getHost().port, service.ports[-1].getHost().port
         pool = HTTPConnectionPool(reactor, persistent=False)
         login = await treq.get(f"http://127.0.0.1:{admin_port}/login", pool=pool)
