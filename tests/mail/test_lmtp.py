@@ -519,6 +519,7 @@ class ServiceTests(DatabaseTestCase):
         config = test_config(
             f"[database]\ndsn = {self.dsn}\n[server]\nlisten = tcp:0:interface=127.0.0.1\n"
             f"[mail]\nlmtp_listen = tcp:0:interface=127.0.0.1\n  unix:{socket_path}\n"
+            "[admin]\nlisten = tcp:0:interface=127.0.0.1\n"
         )
         service = BluesyncService(config, reactor, exit_on_failure=False)
         service.startService()

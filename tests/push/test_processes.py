@@ -55,6 +55,7 @@ class TwistdProcessTests(DatabaseTestCase):
             f"[server]\nlisten = tcp:{port}:interface=127.0.0.1\nstate_dir = {directory}\n"
             f"[database]\ndsn = {self.dsn}\npool_size = 2\n"
             f"[mail]\nlmtp_listen = tcp:{_free_port()}:interface=127.0.0.1\n"
+            f"[admin]\nlisten = tcp:{_free_port()}:interface=127.0.0.1\n"
         )
         twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
         self.server = _Server()
