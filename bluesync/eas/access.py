@@ -47,7 +47,7 @@ from twisted.logger import Logger
 from bluesync import wbxml
 from bluesync.devices import notices, state
 from bluesync.eas.context import CommandContext
-from bluesync.eas.responses import WBXML_TYPE, wbxml_response
+from bluesync.eas.responses import wbxml_response
 from bluesync.web.rendering import Response
 
 log = Logger()
@@ -62,8 +62,6 @@ MAXIMUM_DEVICES_REACHED = 177
 # What 12.x gets instead (MS-ASHTTP 2.2.2.1.1).
 RETRY_AFTER_PROVISION = 449
 FORBIDDEN = 403
-
-__all__ = ["WBXML_TYPE", "check", "refusal", "busy", "device_limit_refusal"]
 
 _EXEMPT = frozenset({"Provision"})
 
