@@ -249,6 +249,10 @@ class OutboundQueue:
 
     async def _schedule(self) -> None:
         due = await self.store.outbound.next_due()
+        if self._stopping:
+            # stop() ran while next_due() was in flight: no timer may
+            # outlive the service.
+            return
         now = self.clock.seconds()
         delay = SWEEP_INTERVAL
         if due is not None:
