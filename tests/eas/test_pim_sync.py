@@ -339,6 +339,9 @@ class ChangeDeleteTests(PimTestCase):
         await self.store.items.replace_content(self.account.id, folder.id, item_id,
                                                pim.new_item("Contacts", extended, None))
         without_body = CONTACT.replace(body("Likes tea, not coffee."), "").replace("Chemist", "Biochemist")
+        # The phone first receives the server-side edit: otherwise its
+        # Change would lose to it (Conflict defaults to server wins).
+        await self.received(phone, folder, "Change")
         await self.sync(phone, folder, self.change(server_id, without_body))
         item = (await self.store.items.get_many(self.account.id, [item_id]))[item_id]
         self.assertIn(b"X-SOCIALPROFILE;TYPE=mastodon:https://social.example/@anna", item.content)

@@ -368,3 +368,43 @@ class SyncWaitTests(SyncTestCase):
             answer = await self.client.post("Sync", request)
             self.assertEqual(text(answer.document, "/airsync:Sync/airsync:Status"), "14")
             self.assertEqual(text(answer.document, "/airsync:Sync/airsync:Limit"), limit)
+
+
+class ConflictTests(SyncTestCase):
+    async def synced(self, client, options=PLAIN):
+        key = await self.first_key(client, options=options)
+        answer = await self.sync(client, self.inbox.server_id, key, options=options)
+        return text(answer.document, "//airsync:Collection/airsync:SyncKey"), server_ids(answer)
+
+    async def test_server_wins(self):
+        """With Conflict 1 a change to an item changed on the server since the state is refused with Status 7."""
+        await self.deliver(message(1))
+        other = self.client_for("DEVICEB")
+        key_a, (server_id,) = await self.synced(self.client)
+        key_b, _ = await self.synced(other)
+        read = (f"<Change><ServerId>{server_id}</ServerId><ApplicationData>"
+                "<email:Read>1</email:Read></ApplicationData></Change>")
+        await self.sync(other, self.inbox.server_id, key_b, commands=read)
+        unread = read.replace("<email:Read>1<", "<email:Read>0<")
+        answer = await self.sync(self.client, self.inbox.server_id, key_a, commands=unread,
+                                 options="<Conflict>1</Conflict>" + PLAIN)
+        self.assertEqual(text(answer.document, "//airsync:Responses/airsync:Change/airsync:Status"), "7")
+        self.assertEqual(text(answer.document, "//airsync:Commands/airsync:Change/airsync:ApplicationData/email:Read"), "1")
+        item = (await self.store.items.get_many(self.account.id, [int(server_id.split(":")[1])])).popitem()[1]
+        self.assertTrue(item.read)
+
+    async def test_client_wins(self):
+        """With Conflict 0 the device's change is applied over the server's."""
+        await self.deliver(message(1))
+        other = self.client_for("DEVICEB")
+        key_a, (server_id,) = await self.synced(self.client)
+        key_b, _ = await self.synced(other)
+        read = (f"<Change><ServerId>{server_id}</ServerId><ApplicationData>"
+                "<email:Read>1</email:Read></ApplicationData></Change>")
+        await self.sync(other, self.inbox.server_id, key_b, commands=read)
+        unread = read.replace("<email:Read>1<", "<email:Read>0<")
+        answer = await self.sync(self.client, self.inbox.server_id, key_a, commands=unread,
+                                 options="<Conflict>0</Conflict>" + PLAIN)
+        self.assertEqual(find(answer.document, "//airsync:Responses/airsync:Change"), [])
+        item = (await self.store.items.get_many(self.account.id, [int(server_id.split(":")[1])])).popitem()[1]
+        self.assertFalse(item.read)

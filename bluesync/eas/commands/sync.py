@@ -470,6 +470,15 @@ class SyncHandler:
                     result.responses.append(("Fetch", command.server_id, NOT_FOUND, None))
                 else:
                     result.responses.append(("Fetch", command.server_id, SUCCESS, data))
+            elif command.kind == "Change" and await self._server_wins(folder, item_id, options, state):
+                # Changed on the server since the device's state and the
+                # Conflict option says the server wins (MS-ASCMD 2.2.3.34):
+                # the device's change is dropped and the server's version
+                # reaches it through the ordinary changes.
+                log.info("{account} {device}: Change of {server_id} lost to a server change (Conflict=1)",
+                         account=self.account.address, device=self.device.device_id,
+                         server_id=command.server_id)
+                result.responses.append(("Change", command.server_id, CONFLICT, None))
             elif command.kind == "Change" and drafts.is_drafts(folder):
                 response = await self.drafts.change(folder, item_id, command, own, collection.sync_key)
                 if response is not None:
@@ -491,6 +500,21 @@ class SyncHandler:
                 if status != SUCCESS:
                     result.responses.append(("Delete", command.server_id, status, None))
         return own
+
+    async def _server_wins(self, folder, item_id, options: SyncOptions, state) -> bool:
+        """
+        Whether a device's Change must give way: the item changed on the
+        server after the device's state (and not by the device itself), and
+        the Conflict option is 1, server wins, the default.  With 0 the
+        client wins and the change is applied.
+        """
+        if options.conflict != 1 or item_id is None or state is None:
+            return False
+        item = (await self.store.items.get_many(self.account.id, [item_id], folder.id, with_content=False)).get(item_id)
+        if item is None or item.modseq <= state.modseq:
+            return False
+        own = state.state.get("own", {})
+        return own.get(str(item_id)) != item.modseq
 
     async def _change(self, folder, item_id, command: ClientCommand, own: dict) -> int:
         if item_id is None or folder.content_class != "Email":
