@@ -81,13 +81,14 @@ class Malformed(ValueError):
     """
 
 
-def request_fields(ctx: CommandContext, command: str, names: Iterable[str]) -> dict[str, str | None]:
+def request_fields(ctx: CommandContext, command: str, names: Iterable[str],
+                   required: bool = False) -> dict[str, str | None]:
     """
     The text of each named FolderHierarchy child of the C{command} root:
     None for a child that is absent, "" for one that is empty.
 
     @raise Malformed: no body, another root, a named child given twice or
-        holding elements instead of text.
+        holding elements instead of text, or (with C{required}) absent.
     """
     root = ctx.document
     if root is None or root.tag != q(command):
@@ -104,6 +105,9 @@ def request_fields(ctx: CommandContext, command: str, names: Iterable[str]) -> d
         if len(child):
             raise Malformed(f"{name} holds elements")
         found[name] = child.text or ""
+    missing = [name for name, text in found.items() if text is None] if required else []
+    if missing:
+        raise Malformed(f"missing {', '.join(missing)}")
     return found
 
 

@@ -39,12 +39,9 @@ async def handle(ctx: CommandContext) -> Response:
 
 async def _handle(ctx: CommandContext) -> Response:
     try:
-        fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS)
+        fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS, required=True)
     except hierarchy.Malformed as e:
         return hierarchy.malformed(ctx, COMMAND, str(e))
-    missing = [name for name in _FIELDS if fields[name] is None]
-    if missing:
-        return hierarchy.malformed(ctx, COMMAND, f"missing {', '.join(missing)}")
 
     state = await hierarchy.load_state(ctx, fields["SyncKey"], COMMAND)
     if state is None:
