@@ -19,6 +19,8 @@ import os
 import time
 from typing import Callable
 
+from twisted.internet.defer import Deferred, succeed
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -46,12 +48,47 @@ class VerifiedCache:
     """
 
     def __init__(self, lifetime: float = 900.0, size: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 verifier: Callable[[str, str], bool] = verify_password) -> None:
         self._key = os.urandom(32)
         self._lifetime = lifetime
         self._size = size
         self._clock = clock
+        self._verifier = verifier
         self._entries: dict[bytes, float] = {}
+        self._pending: dict[bytes, list[Deferred]] = {}
+
+    def verify(self, password_hash: str, password: str) -> Deferred:
+        """
+        Whether C{password} matches, as a Deferred: from the cache, or from
+        one Argon2 check in a thread shared by every caller asking the same
+        question meanwhile.  After a restart thousands of phones log in at
+        once, often several per account; without sharing, each would pay
+        its own Argon2 run.
+        """
+        if self.known(password_hash, password):
+            return succeed(True)
+        token = self._token(password_hash, password)
+        waiters = self._pending.get(token)
+        if waiters is None:
+            from twisted.internet import threads
+
+            waiters = self._pending[token] = []
+            check = threads.deferToThread(self._verifier, password_hash, password)
+            check.addBoth(self._settle, token, password_hash, password)
+        waiter = Deferred()
+        waiters.append(waiter)
+        return waiter
+
+    def _settle(self, result, token: bytes, password_hash: str, password: str) -> None:
+        if result is True:
+            self.remember(password_hash, password)
+        for waiter in self._pending.pop(token, []):
+            if not waiter.called:
+                if isinstance(result, bool):
+                    waiter.callback(result)
+                else:
+                    waiter.errback(result)
 
     def _token(self, password_hash: str, password: str) -> bytes:
         message = password_hash.encode() + b"\0" + password.encode("utf-8", "surrogatepass")

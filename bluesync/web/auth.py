@@ -25,13 +25,12 @@ import binascii
 from twisted.cred import credentials, error
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.portal import IRealm, Portal
-from twisted.internet import threads
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.resource import IResource
 from zope.interface import implementer
 
-from bluesync.passwords import VerifiedCache, verify_password
+from bluesync.passwords import VerifiedCache
 from bluesync.store.accounts import AccountStore
 from bluesync.store.database import DATABASE_DOWN
 from bluesync.web.rendering import Response, render_async
@@ -76,11 +75,8 @@ class AccountChecker:
         account = await self._accounts.by_address(login_name(username))
         if account is None:
             raise error.UnauthorizedLogin(f"no account {login_name(username)}")
-        if not self._cache.known(account.password_hash, password):
-            valid = await threads.deferToThread(verify_password, account.password_hash, password)
-            if not valid:
-                raise error.UnauthorizedLogin(f"wrong password for {account.address}")
-            self._cache.remember(account.password_hash, password)
+        if not await self._cache.verify(account.password_hash, password):
+            raise error.UnauthorizedLogin(f"wrong password for {account.address}")
         if account.disabled:
             raise DisabledAccount(f"account {account.address} is disabled")
         return account

@@ -147,16 +147,29 @@ class HealthTests(SiteTestCase):
         # txpostgres logs the lost connections it notices while idle.
         self.addCleanup(self.flushLoggedErrors, psycopg2.OperationalError)
         name = psycopg2.extensions.parse_dsn(self.dsn)["dbname"]
+        # The database refuses new connections while its sessions are
+        # killed, so the outage lasts until the test lifts it, however fast
+        # the pool notices and tries to reconnect.
         admin_sql(
+            f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            f" WHERE datname = '{name}'"
+            f" WHERE datname = '{name}'",
         )
+        self.addCleanup(admin_sql, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
         codes = []
         for _ in range(40):
             response = await self.http("GET", "/healthz")
             codes.append(response.code)
             await response.content()
-            if codes[-1] == 200 and 503 in codes:
+            if codes[-1] == 503:
+                break
+            await deferLater(reactor, 0.1, lambda: None)
+        admin_sql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        for _ in range(80):
+            response = await self.http("GET", "/healthz")
+            codes.append(response.code)
+            await response.content()
+            if codes[-1] == 200:
                 break
             await deferLater(reactor, 0.25, lambda: None)
         self.assertIn(503, codes)
