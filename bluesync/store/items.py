@@ -183,6 +183,22 @@ def parse_server_id(server_id: str | None) -> tuple[int, int] | None:
     return int(folder), int(item)
 
 
+def _state_assignments(sets: list, params: list, read, flag, set_flag: bool, categories) -> None:
+    """
+    The SET clauses for an item's shared state (read, flag, categories),
+    for the writers that change it: only what was given is assigned.
+    """
+    if read is not None:
+        sets.append("read = %s")
+        params.append(read)
+    if set_flag:
+        sets.append("flag = %s")
+        params.append(json.dumps(flag) if flag is not None else None)
+    if categories is not None:
+        sets.append("categories = %s")
+        params.append(list(categories))
+
+
 class ItemStore:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -411,15 +427,7 @@ class ItemStore:
             if new.search is not None:
                 sets.append(f"search = {VECTOR_SQL}")
                 params.extend(new.search.parameters())
-            if read is not None:
-                sets.append("read = %s")
-                params.append(read)
-            if set_flag:
-                sets.append("flag = %s")
-                params.append(json.dumps(flag) if flag is not None else None)
-            if categories is not None:
-                sets.append("categories = %s")
-                params.append(list(categories))
+            _state_assignments(sets, params, read, flag, set_flag, categories)
             await transaction.execute(f"UPDATE items SET {', '.join(sets)} WHERE id = %s", (*params, item_id))
             return modseq
 
@@ -513,15 +521,7 @@ class ItemStore:
                 return None
             (modseq,) = await stamp(transaction, account_id, folder_id)
             sets, params = ["modseq = %s"], [modseq]
-            if read is not None:
-                sets.append("read = %s")
-                params.append(read)
-            if set_flag:
-                sets.append("flag = %s")
-                params.append(json.dumps(flag) if flag is not None else None)
-            if categories is not None:
-                sets.append("categories = %s")
-                params.append(list(categories))
+            _state_assignments(sets, params, read, flag, set_flag, categories)
             await transaction.execute(f"UPDATE items SET {', '.join(sets)} WHERE id = %s", (*params, item_id))
             return modseq
 
