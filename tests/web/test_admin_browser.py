@@ -95,16 +95,58 @@ class WebDriver:
             waited += 0.1
 
     async def type(self, css: str, text: str) -> None:
-        await self.command("POST", f"/session/{self.session}/element/{await self.find(css)}/value", {"text": text})
+        await self._on_element(css, "POST", "value", {"text": text})
+
+    async def _on_element(self, css: str, method: str, action: str, body=None, limit: float = 20.0):
+        """
+        Run C{action} on the element matching C{css}, finding it again when
+        the page it was found on was replaced meanwhile (a form submitted
+        just before has loaded its answer: a stale element reference).
+        """
+        waited = 0.0
+        while True:
+            try:
+                return await self.command(method, f"/session/{self.session}/element/{await self.find(css)}/{action}",
+                                          body)
+            except AssertionError as failure:
+                if "stale element" not in str(failure) or waited >= limit:
+                    raise
+            await task.deferLater(reactor, 0.1, lambda: None)
+            waited += 0.1
 
     async def click(self, css: str) -> None:
-        await self.command("POST", f"/session/{self.session}/element/{await self.find(css)}/click", {})
+        await self._on_element(css, "POST", "click", {})
+
+    async def submit(self, css: str, url_part: str, limit: float = 20.0) -> None:
+        """
+        Click the button C{css} and wait until the browser shows the page
+        whose address contains C{url_part}, so that the next lookup cannot
+        find an element of the page being left.
+        """
+        await self.click(css)
+        waited = 0.0
+        while url_part not in await self.command("GET", f"/session/{self.session}/url"):
+            if waited >= limit:
+                raise AssertionError(f"the browser never reached a page with {url_part!r}")
+            await task.deferLater(reactor, 0.1, lambda: None)
+            waited += 0.1
 
     async def text(self, css: str) -> str:
-        return await self.command("GET", f"/session/{self.session}/element/{await self.find(css)}/text")
+        return await self._on_element(css, "GET", "text")
 
-    async def title(self) -> str:
-        return await self.command("GET", f"/session/{self.session}/title")
+    async def title(self, expected: str, limit: float = 20.0) -> str:
+        """
+        The page's title once it is C{expected} (the page a click asked
+        for may still be loading), or the last title seen after C{limit}
+        seconds.
+        """
+        waited = 0.0
+        while True:
+            title = await self.command("GET", f"/session/{self.session}/title")
+            if title == expected or waited >= limit:
+                return title
+            await task.deferLater(reactor, 0.1, lambda: None)
+            waited += 0.1
 
 
 class AdminBrowserTests(DeviceTestCase):
@@ -167,12 +209,12 @@ class AdminBrowserTests(DeviceTestCase):
         await browser.type("#name", "root")
         await browser.type("#password", "admin password")
         await browser.click("#login")
-        self.assertEqual(await browser.title(), "Devices - bluesync admin")
+        self.assertEqual(await browser.title("Devices - bluesync admin"), "Devices - bluesync admin")
 
         await browser.type("#q", "lostphone")
-        await browser.click("#find")
+        await browser.submit("#find", "q=lostphone")
         await browser.click('a[href*="device=LOSTPHONE"]')
-        self.assertEqual(await browser.title(), "Device LOSTPHONE - bluesync admin")
+        self.assertEqual(await browser.title("Device LOSTPHONE - bluesync admin"), "Device LOSTPHONE - bluesync admin")
         await browser.type("#reason", "left in a taxi")
         await browser.click("#action-block")
         self.assertEqual(await browser.text(".message"), "LOSTPHONE of alice@example.org is blocked")
