@@ -69,6 +69,40 @@ def admin_sql(*statements: str) -> None:
         connection.close()
 
 
+def database_outage(test: unittest.TestCase, dsn: str):
+    """
+    Kill every session of C{dsn}'s database and refuse new ones, so the
+    outage lasts until the returned function lifts it, however fast a pool
+    notices and reconnects.  The test's cleanup lifts it too.
+    """
+    name = psycopg2.extensions.parse_dsn(dsn)["dbname"]
+    admin_sql(
+        f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+    )
+
+    def lift() -> None:
+        admin_sql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+
+    test.addCleanup(lift)
+    return lift
+
+
+async def until_pool_reconnected(database, limit: float = 20.0) -> None:
+    """
+    Wait until every pooled connection is alive again, so no reconnection
+    timer outlives the test that caused the outage.
+    """
+    from twisted.internet.task import deferLater
+
+    waited = 0.0
+    while any(c.detector.connectionIsDead for c in database._pool.connections):
+        if waited >= limit:
+            raise AssertionError("the pool did not reconnect")
+        await deferLater(reactor, 0.25, lambda: None)
+        waited += 0.25
+
+
 async def _ensure_template() -> None:
     if _cluster.get("template_ready"):
         return

@@ -26,7 +26,7 @@ from bluesync.mail.lmtp import THREAD_PARSE_SIZE, LMTPFactory, parse_path
 from bluesync.service import BluesyncService, StartupError
 from bluesync.store.folders import INBOX
 from tests.mail.lmtpclient import LineClient, commands, converse_in_thread, dot_stuff
-from tests.support import DatabaseTestCase, admin_sql, test_config
+from tests.support import DatabaseTestCase, database_outage, test_config, until_pool_reconnected
 
 PLAIN = (
     b"From: Carol <carol@example.net>\r\n"
@@ -356,8 +356,7 @@ class DatabaseFailureTests(LMTPTestCase):
             return client.replies(5)
 
         self.assertEqual(codes(await threads.deferToThread(start)), [250, 250, 250, 250, 354])
-        name = psycopg2.extensions.parse_dsn(self.dsn)["dbname"]
-        admin_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        lift = database_outage(self, self.dsn)
 
         def finish():
             client.send(dot_stuff(PLAIN))
@@ -366,6 +365,7 @@ class DatabaseFailureTests(LMTPTestCase):
         replies = await threads.deferToThread(finish)
         self.assertEqual(codes(replies), [451, 451])
         self.assertTrue(replies[0].text.startswith("4.3.0 <alice@example.org>"))
+        lift()
         await self.until_database_back()
         self.assertEqual(await self.stored(self.alice), [])
         self.assertEqual(await self.stored(self.bob), [])
@@ -402,14 +402,14 @@ class DatabaseFailureTests(LMTPTestCase):
             return client.replies(2)
 
         await threads.deferToThread(start)
-        name = psycopg2.extensions.parse_dsn(self.dsn)["dbname"]
-        admin_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        lift = database_outage(self, self.dsn)
 
         def finish():
             client.send(b"RCPT TO:<alice@example.org>\r\nDATA\r\n")
             return client.replies(2)
 
         self.assertEqual(codes(await threads.deferToThread(finish)), [451, 503])
+        lift()
         await self.until_database_back()
 
     async def until_database_back(self) -> None:
@@ -417,6 +417,7 @@ class DatabaseFailureTests(LMTPTestCase):
             try:
                 await self.store.accounts.by_id(self.alice.id)
                 await self.store.accounts.by_id(self.alice.id)
+                await until_pool_reconnected(self.database)
                 return
             except Exception:
                 await deferLater(reactor, 0.25, lambda: None)

@@ -1,6 +1,6 @@
 import base64
 
-from tests.support import SiteTestCase, admin_sql
+from tests.support import SiteTestCase, database_outage, until_pool_reconnected
 
 EAS = "/Microsoft-Server-ActiveSync"
 
@@ -146,16 +146,7 @@ class HealthTests(SiteTestCase):
 
         # txpostgres logs the lost connections it notices while idle.
         self.addCleanup(self.flushLoggedErrors, psycopg2.OperationalError)
-        name = psycopg2.extensions.parse_dsn(self.dsn)["dbname"]
-        # The database refuses new connections while its sessions are
-        # killed, so the outage lasts until the test lifts it, however fast
-        # the pool notices and tries to reconnect.
-        admin_sql(
-            f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            f" WHERE datname = '{name}'",
-        )
-        self.addCleanup(admin_sql, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        lift = database_outage(self, self.dsn)
         codes = []
         for _ in range(40):
             response = await self.http("GET", "/healthz")
@@ -164,7 +155,7 @@ class HealthTests(SiteTestCase):
             if codes[-1] == 503:
                 break
             await deferLater(reactor, 0.1, lambda: None)
-        admin_sql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        lift()
         for _ in range(80):
             response = await self.http("GET", "/healthz")
             codes.append(response.code)
@@ -172,11 +163,6 @@ class HealthTests(SiteTestCase):
             if codes[-1] == 200:
                 break
             await deferLater(reactor, 0.25, lambda: None)
-        # Let every pooled connection finish reconnecting, so no retry timer
-        # outlives the test.
-        for _ in range(80):
-            if not any(c.detector.connectionIsDead for c in self.database._pool.connections):
-                break
-            await deferLater(reactor, 0.25, lambda: None)
+        await until_pool_reconnected(self.database)
         self.assertIn(503, codes)
         self.assertEqual(codes[-1], 200)
