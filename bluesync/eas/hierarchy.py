@@ -57,6 +57,9 @@ SUCCESS = 1
 SERVER_ERROR = 6
 INVALID_SYNC_KEY = 9
 MALFORMED = 10
+# ... and by two of them each (MS-ASCMD 2.2.3.177.3, .4, .6).
+NO_FOLDER = 4  # FolderUpdate, FolderDelete: ServerId is not a live folder
+NO_PARENT = 5  # FolderCreate, FolderUpdate: ParentId is not a live folder
 
 # DisplayName is a string (MS-ASDTYPE 2.7) with no stated bound; we refuse
 # longer names as a semantic error (Status 10) so one request cannot store
@@ -77,8 +80,25 @@ def q(name: str) -> str:
 
 class Malformed(ValueError):
     """
-    The request is not the command's document (Status 10).
+    The request is not the command's document (Status 10), or asks for
+    something no folder tree can hold.  Raised anywhere below L{guarded},
+    which logs it and answers Status 10.
     """
+
+
+class Refused(Exception):
+    """
+    A well-formed request gets the failure C{status}; C{reason} is logged.
+
+    Raised anywhere below L{guarded}, which answers it: the commands then
+    read as their success path, and every refusal is logged and answered
+    the same way (no SyncKey, no ServerId: MS-ASCMD 2.2.3.181.1, 2.2.3.166.2).
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
 
 
 def request_fields(ctx: CommandContext, command: str, names: Iterable[str],
@@ -111,43 +131,44 @@ def request_fields(ctx: CommandContext, command: str, names: Iterable[str],
     return found
 
 
-def parent_id(value: str) -> int | None | bool:
+def request_parent(value: str) -> int | None:
     """
-    A request ParentId: None for the root ("0"), a folder id, or False when
-    it cannot name any folder of ours.
+    A request ParentId: None for the root ("0"), else a folder id.
+
+    @raise Refused: Status 5 (FolderCreate, FolderUpdate: the parent does
+        not exist), when it cannot name any folder of ours.
     """
     if value == "0":
         return None
     parsed = parse_server_id(value)
-    return False if parsed is None else parsed
+    if parsed is None:
+        raise Refused(NO_PARENT, f"ParentId {value!r} names no folder")
+    return parsed
 
 
-def valid_name(name: str | None) -> bool:
-    return bool(name and name.strip()) and len(name) <= MAX_NAME_LENGTH
-
-
-def malformed(ctx: CommandContext, command: str, reason: str) -> Response:
-    log.info(
-        "{account} {device} {command}: malformed request: {reason}",
-        account=ctx.account.address,
-        device=ctx.request.device_id,
-        command=command,
-        reason=reason,
-    )
-    return answer(command, MALFORMED)
-
-
-def refused(ctx: CommandContext, command: str, reason: str) -> None:
+def request_folder(value: str) -> int:
     """
-    Log why a well-formed request gets a failure Status.
+    A request ServerId as a folder id.
+
+    @raise Refused: Status 4 (FolderUpdate, FolderDelete: the folder does
+        not exist), when it cannot name any folder of ours.
     """
-    log.info(
-        "{account} {device} {command} refused: {reason}",
-        account=ctx.account.address,
-        device=ctx.request.device_id,
-        command=command,
-        reason=reason,
-    )
+    parsed = parse_server_id(value)
+    if parsed is None:
+        raise Refused(NO_FOLDER, f"ServerId {value!r} names no folder")
+    return parsed
+
+
+def display_name(fields: dict[str, str | None]) -> str:
+    """
+    The request's DisplayName.
+
+    @raise Malformed: empty, blank or over L{MAX_NAME_LENGTH}.
+    """
+    name = fields["DisplayName"]
+    if not (name and name.strip()) or len(name) > MAX_NAME_LENGTH:
+        raise Malformed(f"unusable DisplayName {name!r}")
+    return name
 
 
 # -------------------------------------------------------------- sync states
@@ -167,20 +188,16 @@ def compact(modseq: int, own: Iterable[int]) -> tuple[int, list[int]]:
     return modseq, pending
 
 
-async def load_state(ctx: CommandContext, key: str | None, command: str) -> SyncState | None:
+async def load_state(ctx: CommandContext, key: str | None) -> SyncState:
     """
-    The hierarchy state named by C{key}, or None (logged) if it is unknown
-    or stale: the device must start over with FolderSync 0.
+    The hierarchy state named by C{key}.
+
+    @raise Refused: Status 9, the key is unknown or stale: the device must
+        start over with FolderSync 0.
     """
     state = await ctx.server.store.sync_states.get(ctx.device.id, HIERARCHY, key or "")
     if state is None:
-        log.info(
-            "{account} {device} {command}: unknown hierarchy sync key {key!r}",
-            account=ctx.account.address,
-            device=ctx.request.device_id,
-            command=command,
-            key=key,
-        )
+        raise Refused(INVALID_SYNC_KEY, f"unknown hierarchy sync key {key!r}")
     return state
 
 
@@ -300,15 +317,35 @@ def change_element(parent, change: HierarchyChange) -> None:
 
 async def guarded(ctx: CommandContext, command: str, handle) -> Response:
     """
-    Run C{handle()}; a fault of ours becomes Status 6 (MS-ASCMD
-    2.2.3.177.3-6: "an error occurred on the server", which phones retry)
-    with the traceback logged.  An unreachable database stays the 503 the
-    resource answers, and a cancelled request stays cancelled.
+    Run C{handle()} and answer what it raises: L{Malformed} is Status 10,
+    L{Refused} its own Status, both logged with their reason; a fault of
+    ours is Status 6 (MS-ASCMD 2.2.3.177.3-6: "an error occurred on the
+    server", which phones retry) with the traceback logged.  An unreachable
+    database stays the 503 the resource answers, and a cancelled request
+    stays cancelled.
     """
     try:
         return await handle()
     except (CancelledError, *DATABASE_DOWN):
         raise
+    except Malformed as e:
+        log.info(
+            "{account} {device} {command}: malformed request: {reason}",
+            account=ctx.account.address,
+            device=ctx.request.device_id,
+            command=command,
+            reason=str(e),
+        )
+        return answer(command, MALFORMED)
+    except Refused as e:
+        log.info(
+            "{account} {device} {command} refused: {reason}",
+            account=ctx.account.address,
+            device=ctx.request.device_id,
+            command=command,
+            reason=e.reason,
+        )
+        return answer(command, e.status)
     except Exception:
         log.failure(
             "{account} {device} {command} failed",

@@ -44,7 +44,6 @@ COMMAND = "FolderCreate"
 
 STATUS_EXISTS = 2
 STATUS_SPECIAL_PARENT = 3
-STATUS_NO_PARENT = 5
 
 RECIPIENT_INFORMATION_CACHE = 19
 CREATABLE_TYPES = USER_TYPES - {USER_JOURNAL}
@@ -56,40 +55,27 @@ async def handle(ctx: CommandContext) -> Response:
 
 
 async def _handle(ctx: CommandContext) -> Response:
-    try:
-        fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS, required=True)
-    except hierarchy.Malformed as e:
-        return hierarchy.malformed(ctx, COMMAND, str(e))
-    name = fields["DisplayName"]
-    if not hierarchy.valid_name(name):
-        return hierarchy.malformed(ctx, COMMAND, f"unusable DisplayName {name!r}")
+    fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS, required=True)
+    name = hierarchy.display_name(fields)
     type_text = fields["Type"].strip()
-    folder_type = int(type_text) if type_text.isdigit() and len(type_text) < 4 else None
-    if folder_type is None:
-        return hierarchy.malformed(ctx, COMMAND, f"Type {fields['Type']!r}")
+    if not (type_text.isdigit() and len(type_text) < 4):
+        raise hierarchy.Malformed(f"Type {fields['Type']!r}")
+    folder_type = int(type_text)
 
-    state = await hierarchy.load_state(ctx, fields["SyncKey"], COMMAND)
-    if state is None:
-        return hierarchy.answer(COMMAND, hierarchy.INVALID_SYNC_KEY)
+    state = await hierarchy.load_state(ctx, fields["SyncKey"])
     if folder_type == RECIPIENT_INFORMATION_CACHE:
-        hierarchy.refused(ctx, COMMAND, f"Type {folder_type} (Recipient Information Cache)")
-        return hierarchy.answer(COMMAND, STATUS_SPECIAL_PARENT)
+        raise hierarchy.Refused(STATUS_SPECIAL_PARENT, f"Type {folder_type} (Recipient Information Cache)")
     if folder_type not in CREATABLE_TYPES:
         reason = "a default folder type" if folder_type <= JOURNAL else "not a user folder type we serve"
-        return hierarchy.malformed(ctx, COMMAND, f"Type {folder_type} is {reason}")
-    parent = hierarchy.parent_id(fields["ParentId"])
-    if parent is False:
-        hierarchy.refused(ctx, COMMAND, f"ParentId {fields['ParentId']!r} names no folder")
-        return hierarchy.answer(COMMAND, STATUS_NO_PARENT)
+        raise hierarchy.Malformed(f"Type {folder_type} is {reason}")
+    parent = hierarchy.request_parent(fields["ParentId"])
 
     try:
         folder, stamp = await ctx.server.store.folders.create(ctx.account.id, parent, name, folder_type)
     except BadParent:
-        hierarchy.refused(ctx, COMMAND, f"parent {parent} is not a folder of the account")
-        return hierarchy.answer(COMMAND, STATUS_NO_PARENT)
+        raise hierarchy.Refused(hierarchy.NO_PARENT, f"parent {parent} is not a folder of the account")
     except FolderExists:
-        hierarchy.refused(ctx, COMMAND, f"{name!r} exists under {fields['ParentId']}")
-        return hierarchy.answer(COMMAND, STATUS_EXISTS)
+        raise hierarchy.Refused(STATUS_EXISTS, f"{name!r} exists under {fields['ParentId']}")
     next_state = await hierarchy.save_own_change(ctx, state, stamp)
     log.info(
         "{account} {device}: created folder {folder} {name!r} type {type} under {parent}",

@@ -20,7 +20,7 @@ from twisted.logger import Logger
 
 from bluesync.eas import hierarchy
 from bluesync.eas.context import CommandContext
-from bluesync.store.folders import NoSuchFolder, SpecialFolder, parse_server_id
+from bluesync.store.folders import NoSuchFolder, SpecialFolder
 from bluesync.web.rendering import Response
 
 log = Logger()
@@ -28,7 +28,6 @@ log = Logger()
 COMMAND = "FolderDelete"
 
 STATUS_SPECIAL = 3
-STATUS_NO_FOLDER = 4
 
 _FIELDS = ("SyncKey", "ServerId")
 
@@ -38,27 +37,17 @@ async def handle(ctx: CommandContext) -> Response:
 
 
 async def _handle(ctx: CommandContext) -> Response:
-    try:
-        fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS, required=True)
-    except hierarchy.Malformed as e:
-        return hierarchy.malformed(ctx, COMMAND, str(e))
+    fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS, required=True)
 
-    state = await hierarchy.load_state(ctx, fields["SyncKey"], COMMAND)
-    if state is None:
-        return hierarchy.answer(COMMAND, hierarchy.INVALID_SYNC_KEY)
-    folder_id = parse_server_id(fields["ServerId"])
-    if folder_id is None:
-        hierarchy.refused(ctx, COMMAND, f"ServerId {fields['ServerId']!r} names no folder")
-        return hierarchy.answer(COMMAND, STATUS_NO_FOLDER)
+    state = await hierarchy.load_state(ctx, fields["SyncKey"])
+    folder_id = hierarchy.request_folder(fields["ServerId"])
 
     try:
         stamp = await ctx.server.store.folders.delete(ctx.account.id, folder_id)
     except NoSuchFolder:
-        hierarchy.refused(ctx, COMMAND, f"folder {folder_id} is not a folder of the account")
-        return hierarchy.answer(COMMAND, STATUS_NO_FOLDER)
+        raise hierarchy.Refused(hierarchy.NO_FOLDER, f"folder {folder_id} is not a folder of the account")
     except SpecialFolder:
-        hierarchy.refused(ctx, COMMAND, f"folder {folder_id} is a default folder")
-        return hierarchy.answer(COMMAND, STATUS_SPECIAL)
+        raise hierarchy.Refused(STATUS_SPECIAL, f"folder {folder_id} is a default folder")
     next_state = await hierarchy.save_own_change(ctx, state, stamp)
     log.info(
         "{account} {device}: deleted folder {folder}",

@@ -44,13 +44,9 @@ async def handle(ctx: CommandContext) -> Response:
 
 
 async def _handle(ctx: CommandContext) -> Response:
-    try:
-        fields = hierarchy.request_fields(ctx, COMMAND, ("SyncKey",))
-    except hierarchy.Malformed as e:
-        return hierarchy.malformed(ctx, COMMAND, str(e))
-    key = fields["SyncKey"]
+    key = hierarchy.request_fields(ctx, COMMAND, ("SyncKey",))["SyncKey"]
     if key is None:
-        return hierarchy.malformed(ctx, COMMAND, "no SyncKey")
+        raise hierarchy.Malformed("no SyncKey")
     folders = ctx.server.store.folders
     sync_states = ctx.server.store.sync_states
     account_id = ctx.account.id
@@ -67,9 +63,7 @@ async def _handle(ctx: CommandContext) -> Response:
         )
         return _answer(state.key, hierarchy.parents_first(changes))
 
-    state = await hierarchy.load_state(ctx, key, COMMAND)
-    if state is None:
-        return hierarchy.answer(COMMAND, hierarchy.INVALID_SYNC_KEY)
+    state = await hierarchy.load_state(ctx, key)
     own = hierarchy.own_stamps(state)
     modseq, changed = await folders.hierarchy_snapshot(account_id, since=state.modseq)
     changes = hierarchy.changes_since(state.modseq, own, changed)

@@ -21,7 +21,7 @@ from twisted.logger import Logger
 
 from bluesync.eas import hierarchy
 from bluesync.eas.context import CommandContext
-from bluesync.store.folders import BadParent, FolderExists, NoSuchFolder, ParentCycle, SpecialFolder, parse_server_id
+from bluesync.store.folders import BadParent, FolderExists, NoSuchFolder, ParentCycle, SpecialFolder
 from bluesync.web.rendering import Response
 
 log = Logger()
@@ -29,8 +29,6 @@ log = Logger()
 COMMAND = "FolderUpdate"
 
 STATUS_EXISTS_OR_SPECIAL = 2
-STATUS_NO_FOLDER = 4
-STATUS_NO_PARENT = 5
 
 _FIELDS = ("SyncKey", "ServerId", "ParentId", "DisplayName")
 
@@ -40,42 +38,25 @@ async def handle(ctx: CommandContext) -> Response:
 
 
 async def _handle(ctx: CommandContext) -> Response:
-    try:
-        fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS, required=True)
-    except hierarchy.Malformed as e:
-        return hierarchy.malformed(ctx, COMMAND, str(e))
-    name = fields["DisplayName"]
-    if not hierarchy.valid_name(name):
-        return hierarchy.malformed(ctx, COMMAND, f"unusable DisplayName {name!r}")
+    fields = hierarchy.request_fields(ctx, COMMAND, _FIELDS, required=True)
+    name = hierarchy.display_name(fields)
 
-    state = await hierarchy.load_state(ctx, fields["SyncKey"], COMMAND)
-    if state is None:
-        return hierarchy.answer(COMMAND, hierarchy.INVALID_SYNC_KEY)
-    folder_id = parse_server_id(fields["ServerId"])
-    if folder_id is None:
-        hierarchy.refused(ctx, COMMAND, f"ServerId {fields['ServerId']!r} names no folder")
-        return hierarchy.answer(COMMAND, STATUS_NO_FOLDER)
-    parent = hierarchy.parent_id(fields["ParentId"])
-    if parent is False:
-        hierarchy.refused(ctx, COMMAND, f"ParentId {fields['ParentId']!r} names no folder")
-        return hierarchy.answer(COMMAND, STATUS_NO_PARENT)
+    state = await hierarchy.load_state(ctx, fields["SyncKey"])
+    folder_id = hierarchy.request_folder(fields["ServerId"])
+    parent = hierarchy.request_parent(fields["ParentId"])
 
     try:
         folder, stamp = await ctx.server.store.folders.update(ctx.account.id, folder_id, parent, name)
     except NoSuchFolder:
-        hierarchy.refused(ctx, COMMAND, f"folder {folder_id} is not a folder of the account")
-        return hierarchy.answer(COMMAND, STATUS_NO_FOLDER)
+        raise hierarchy.Refused(hierarchy.NO_FOLDER, f"folder {folder_id} is not a folder of the account")
     except SpecialFolder:
-        hierarchy.refused(ctx, COMMAND, f"folder {folder_id} is a default folder")
-        return hierarchy.answer(COMMAND, STATUS_EXISTS_OR_SPECIAL)
+        raise hierarchy.Refused(STATUS_EXISTS_OR_SPECIAL, f"folder {folder_id} is a default folder")
     except ParentCycle:
-        return hierarchy.malformed(ctx, COMMAND, f"folder {folder_id} cannot move under {parent}, its own subtree")
+        raise hierarchy.Malformed(f"folder {folder_id} cannot move under {parent}, its own subtree")
     except BadParent:
-        hierarchy.refused(ctx, COMMAND, f"parent {parent} is not a folder of the account")
-        return hierarchy.answer(COMMAND, STATUS_NO_PARENT)
+        raise hierarchy.Refused(hierarchy.NO_PARENT, f"parent {parent} is not a folder of the account")
     except FolderExists:
-        hierarchy.refused(ctx, COMMAND, f"{name!r} exists under {fields['ParentId']}")
-        return hierarchy.answer(COMMAND, STATUS_EXISTS_OR_SPECIAL)
+        raise hierarchy.Refused(STATUS_EXISTS_OR_SPECIAL, f"{name!r} exists under {fields['ParentId']}")
     next_state = await hierarchy.save_own_change(ctx, state, stamp)
     log.info(
         "{account} {device}: folder {folder} is now {name!r} under {parent}",
