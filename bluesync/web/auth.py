@@ -85,16 +85,21 @@ class AccountChecker:
 @implementer(IRealm)
 class AccountRealm:
     """
-    Gives each authenticated account its resource, built by C{factory}.
+    Gives each authenticated account its resource, built by C{factory}:
+    the ActiveSync endpoint for IResource, and for each interface of
+    C{others} (Autodiscover) the endpoint its factory builds, so that every
+    endpoint phones sign in to shares one checker and one password cache.
     """
 
-    def __init__(self, factory) -> None:
-        self._factory = factory
+    def __init__(self, factory, others=None) -> None:
+        self._factories = {IResource: factory, **(others or {})}
 
     def requestAvatar(self, account, mind, *interfaces):
-        if IResource not in interfaces:
-            raise NotImplementedError("only IResource avatars")
-        return IResource, self._factory(account), lambda: None
+        for interface in interfaces:
+            factory = self._factories.get(interface)
+            if factory is not None:
+                return interface, factory(account), lambda: None
+        raise NotImplementedError(f"no avatar for {interfaces}")
 
 
 def _basic_credentials(request) -> credentials.UsernamePassword | None:
@@ -138,13 +143,15 @@ class AuthenticatedResource:
     A leaf resource: authenticates, then lets the account's resource render.
 
     @param throttle: failed-login throttling (None: none).
+    @param interface: the avatar interface asked of the portal's realm.
     """
 
     isLeaf = True
 
     def __init__(self, portal: Portal, realm_name: str, throttle: LoginThrottle | None = None,
-                 trusted_proxies=()) -> None:
+                 trusted_proxies=(), interface=IResource) -> None:
         self._portal = portal
+        self._interface = interface
         self._challenge = f'Basic realm="{realm_name}", charset="UTF-8"'
         self._throttle = throttle
         self._trusted_proxies = frozenset(trusted_proxies)
@@ -175,7 +182,7 @@ class AuthenticatedResource:
                          name=name, address=address, seconds=wait)
                 return Response(503, b"", {"retry-after": str(int(wait + 0.999))})
         try:
-            _, avatar, _ = await self._portal.login(creds, None, IResource)
+            _, avatar, _ = await self._portal.login(creds, None, self._interface)
         except DisabledAccount as e:
             log.info("refused login: {reason}", reason=str(e))
             return Response(403)
@@ -192,5 +199,5 @@ class AuthenticatedResource:
         return await avatar.respond(request)
 
 
-def make_portal(accounts: AccountStore, factory) -> Portal:
-    return Portal(AccountRealm(factory), [AccountChecker(accounts)])
+def make_portal(accounts: AccountStore, factory, others=None) -> Portal:
+    return Portal(AccountRealm(factory, others), [AccountChecker(accounts)])

@@ -2,6 +2,7 @@
 The twisted.web resource tree.
 
     /Microsoft-Server-ActiveSync   EAS, behind HTTP Basic auth
+    /autodiscover/autodiscover.xml Autodiscover (mobilesync), same auth
     /healthz                       200 when PostgreSQL answers, else 503
 """
 
@@ -14,6 +15,7 @@ from bluesync.eas.context import ServerContext
 from bluesync.eas.resource import ActiveSyncResource
 from bluesync.store.database import DATABASE_DOWN
 from bluesync.web.auth import AuthenticatedResource, make_portal
+from bluesync.web.autodiscover import AutodiscoverDirectory, AutodiscoverResource, IAutodiscover
 from bluesync.web.rendering import Response, render_async
 from bluesync.web.throttle import LoginThrottle
 
@@ -67,11 +69,16 @@ class RootResource(resource.Resource):
 
 def build_site(context: ServerContext) -> server.Site:
     store = context.store
-    portal = make_portal(store.accounts, lambda account: ActiveSyncResource(account, context))
+    portal = make_portal(store.accounts, lambda account: ActiveSyncResource(account, context),
+                         {IAutodiscover: lambda account: AutodiscoverResource(account, context)})
     root = RootResource()
     login = context.config.login
-    root.putChild(EAS_PATH, AuthenticatedResource(portal, context.config.server.realm,
-                                                  LoginThrottle(login, context.clock), login.trusted_proxies))
+    # One throttle: Autodiscover must not be a second door for guessing.
+    throttle = LoginThrottle(login, context.clock)
+    realm = context.config.server.realm
+    root.putChild(EAS_PATH, AuthenticatedResource(portal, realm, throttle, login.trusted_proxies))
+    root.putChild(b"autodiscover", AutodiscoverDirectory(
+        AuthenticatedResource(portal, realm, throttle, login.trusted_proxies, interface=IAutodiscover)))
     root.putChild(b"healthz", HealthResource(store.database))
     site = server.Site(root)
     site.displayTracebacks = False
