@@ -540,11 +540,7 @@ class ItemStore:
             )
             if row is None:
                 return None
-            (modseq,) = await stamp(transaction, account_id, folder_id)
-            await transaction.execute(
-                "INSERT INTO tombstones (folder_id, item_id, modseq) VALUES (%s, %s, %s)",
-                (folder_id, item_id, modseq),
-            )
+            (modseq,) = await _stamp_deleted(transaction, account_id, folder_id, [item_id])
             return modseq
 
         return await self._database.transaction(work)
@@ -564,17 +560,8 @@ class ItemStore:
             )
             if row is None:
                 return None
-            (gone,) = await stamp(transaction, account_id, source_id)
-            (arrived,) = await stamp(transaction, account_id, destination_id)
-            await transaction.execute(
-                "INSERT INTO tombstones (folder_id, item_id, modseq) VALUES (%s, %s, %s)",
-                (source_id, item_id, gone),
-            )
-            await transaction.execute(
-                "UPDATE items SET folder_id = %s, modseq = %s, created_modseq = %s WHERE id = %s",
-                (destination_id, arrived, arrived, item_id),
-            )
-            return gone, arrived
+            gone, arrived = await self._relocate(transaction, account_id, [(item_id, source_id)], destination_id)
+            return gone[item_id], arrived[item_id]
 
         return await self._database.transaction(work)
 
@@ -726,11 +713,7 @@ class ItemStore:
         for source_id, ids in by_source.items():
             modseqs = stamps[source_id][:len(ids)]
             gone.update(zip(ids, modseqs))
-            await transaction.execute(
-                "INSERT INTO tombstones (folder_id, item_id, modseq)"
-                " SELECT %s, unnest(%s::bigint[]), unnest(%s::bigint[])",
-                (source_id, ids, modseqs),
-            )
+            await _write_tombstones(transaction, source_id, ids, modseqs)
         arrived = dict(zip((item_id for item_id, _ in moving), stamps[destination_id][-len(moving):]))
         await transaction.execute(
             "UPDATE items SET folder_id = %s, modseq = m.modseq, created_modseq = m.modseq"
@@ -762,12 +745,7 @@ class ItemStore:
             if not rows:
                 return 0
             ids = sorted(row[0] for row in rows)
-            modseqs = await stamp(transaction, account_id, folder_id, len(ids))
-            await transaction.execute(
-                "INSERT INTO tombstones (folder_id, item_id, modseq)"
-                " SELECT %s, unnest(%s::bigint[]), unnest(%s::bigint[])",
-                (folder_id, ids, modseqs),
-            )
+            await _stamp_deleted(transaction, account_id, folder_id, ids)
             return len(ids)
 
         return await self._database.transaction(work)
@@ -784,6 +762,31 @@ class ItemChanged(Exception):
     The item changed since the caller read it (replace_content with an
     expected modseq): read it again and redo the edit.
     """
+
+
+async def _stamp_deleted(transaction: Transaction, account_id: int, folder_id: int, item_ids: list[int]) -> list[int]:
+    """
+    Record that items left a folder (deleted, the rows already gone): one
+    stamp each, in the order given, and a tombstone at it, so each device
+    holding them is sent a Delete.  Returns the modseqs.  Stamping locks
+    the folder row, which orders this against any other write to it.
+    """
+    modseqs = await stamp(transaction, account_id, folder_id, len(item_ids))
+    await _write_tombstones(transaction, folder_id, item_ids, modseqs)
+    return modseqs
+
+
+async def _write_tombstones(transaction: Transaction, folder_id: int, item_ids: list[int],
+                            modseqs: list[int]) -> None:
+    """
+    One tombstone per item at its modseq, stamped by the caller: one
+    statement whatever the number of items.
+    """
+    await transaction.execute(
+        "INSERT INTO tombstones (folder_id, item_id, modseq)"
+        " SELECT %s, unnest(%s::bigint[]), unnest(%s::bigint[])",
+        (folder_id, item_ids, modseqs),
+    )
 
 
 async def _remember_own(transaction: Transaction, device_pk: int, folder_id: int, own: dict[int, int]) -> None:
