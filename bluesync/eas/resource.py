@@ -13,7 +13,7 @@ from __future__ import annotations
 from twisted.logger import Logger
 from twisted.web import http_headers
 
-from bluesync import wbxml
+from bluesync import metrics, wbxml
 from bluesync.devices import actions, state
 from bluesync.devices.guard import BUSY_RETRY_AFTER
 from bluesync.eas import access
@@ -86,6 +86,7 @@ class ActiveSyncResource:
             from bluesync.eas.commands import COMMANDS as commands
         self.commands = commands
 
+    @metrics.counted
     async def respond(self, request) -> Response:
         method = request.method
         if method == b"OPTIONS":
@@ -103,6 +104,7 @@ class ActiveSyncResource:
         except RequestError as e:
             log.info("bad request from {account}: {error}", account=self.account.address, error=str(e))
             return Response(400)
+        self.command = eas_request.command
         handler = self.commands.get(eas_request.command)
         if handler is None:
             log.info(

@@ -51,6 +51,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
+from bluesync import metrics
 from bluesync.config import MailConfig
 from bluesync.mail.delivery import NoInbox, deliver_item, new_email_item
 from bluesync.store.database import DATABASE_DOWN
@@ -286,6 +287,7 @@ class LMTPServer(LineReceiver, TimeoutMixin):
             self.reply(451, "4.3.0 Temporary failure looking up the recipient")
             return
         if account is None or account.disabled:
+            metrics.lmtp("refused")
             log.info("lmtp: refused recipient {recipient}: {reason}", recipient=address,
                      reason="no such account" if account is None else "account disabled")
             if account is None:
@@ -360,6 +362,7 @@ class LMTPServer(LineReceiver, TimeoutMixin):
         self._reset()
         addresses = [address for address, _ in recipients]
         if message is None:
+            metrics.lmtp("refused", len(addresses))
             log.info("lmtp: refused a message over {limit} bytes for {recipients}",
                      limit=self._max_size, recipients=addresses)
             for address in addresses:
@@ -397,10 +400,12 @@ class LMTPServer(LineReceiver, TimeoutMixin):
             recipients=addresses,
             item_ids=item_ids,
         )
+        metrics.lmtp("delivered", len(addresses))
         for address in addresses:
             self.reply(250, f"2.0.0 <{address}> Delivered, id {transaction_id}")
 
     def _fail_all(self, addresses: list[str]) -> None:
+        metrics.lmtp("deferred", len(addresses))
         for address in addresses:
             self.reply(451, f"4.3.0 <{address}> Temporary failure storing the message, try again later")
 

@@ -168,6 +168,14 @@ class Database:
 
         return await _detached(self._pool.runInteraction(interaction))
 
+    def pool_usage(self) -> tuple[int, int, int]:
+        """
+        (connections, connections running a query, queries waiting for
+        one), read from the pool's semaphore for /metrics.
+        """
+        semaphore = self._pool._semaphore
+        return semaphore.limit, semaphore.limit - semaphore.tokens, len(semaphore.waiting)
+
     def close(self) -> None:
         self._pool.close()
 

@@ -209,6 +209,13 @@ class OutboundStore:
             (verb.verb, verb.when, modseq, verb.item_id),
         )
 
+    async def queued_count(self) -> int:
+        """
+        How many messages wait for the relay, on every process (/metrics).
+        """
+        row = await self._database.query_one("SELECT count(*) FROM outbound WHERE state = %s", (QUEUED,))
+        return row[0]
+
     async def next_due(self) -> datetime | None:
         """
         When the earliest queued message not being sent right now is due.

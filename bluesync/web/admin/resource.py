@@ -9,6 +9,7 @@ an explicit table, like the EAS command table.
     GET  /rules, POST /rules/add, POST /rules/delete
     GET  /audit            the audit trail (?since=)
     GET  /style.css
+    GET  /metrics          Prometheus text format, no login (bluesync.web.admin.metrics)
 
 Authentication is a form login against the admins table (Argon2id, in a
 thread) with failed logins throttled like phones' (bluesync.web.throttle),
@@ -32,7 +33,7 @@ from bluesync.devices.actions import DEVICE_ACTIONS, ActionError, Administration
 from bluesync.devices.describe import parse_since
 from bluesync.passwords import hash_password, verify_password
 from bluesync.store.database import DATABASE_DOWN
-from bluesync.web.admin import pages
+from bluesync.web.admin import metrics, pages
 from bluesync.web.admin.session import Session, Sessions
 from bluesync.web.auth import client_address
 from bluesync.web.rendering import Response, render_async
@@ -89,6 +90,7 @@ class AdminResource(resource.Resource):
             (b"GET", b"/login"): (self._login_form, False),
             (b"POST", b"/login"): (self._login, False),
             (b"GET", b"/style.css"): (self._style, False),
+            (b"GET", b"/metrics"): (self._metrics, False),
             (b"POST", b"/logout"): (self._logout, True),
             (b"GET", b"/"): (self._devices, True),
             (b"GET", b"/device"): (self._device, True),
@@ -135,6 +137,10 @@ class AdminResource(resource.Resource):
     def _set_cookie(self, request, name: bytes, value: str, max_age: int | None = None) -> None:
         request.addCookie(name, value.encode("ascii"), path=b"/", httpOnly=True, secure=request.isSecure(),
                           sameSite="strict", max_age=None if max_age is None else str(max_age).encode())
+
+    async def _metrics(self, request) -> Response:
+        return Response(200, await metrics.exposition(self._context),
+                        {"content-type": metrics.CONTENT_TYPE, "cache-control": "no-store"})
 
     # Login
 
