@@ -9,11 +9,8 @@ from __future__ import annotations
 import re
 import sys
 
-from twisted.internet import threads
-
 from bluesync.admin.device_cmd import actor
-from bluesync.admin.user_cmd import read_password
-from bluesync.passwords import hash_password
+from bluesync.admin.password_prompt import add_password_option, new_password_hash
 from bluesync.store.admins import AdminExists
 from bluesync.store.audit import AuditEntry
 
@@ -27,7 +24,7 @@ def register(subparsers) -> None:
 
     add = commands.add_parser("add", help="create an administrator")
     add.add_argument("name")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_password_option(add)
     add.set_defaults(run=_add, needs_store=True)
 
     listing = commands.add_parser("list", help="list administrators")
@@ -35,7 +32,7 @@ def register(subparsers) -> None:
 
     passwd = commands.add_parser("passwd", help="set an administrator's password")
     passwd.add_argument("name")
-    passwd.add_argument("--password-stdin", action="store_true")
+    add_password_option(passwd)
     passwd.set_defaults(run=_passwd, needs_store=True)
 
     delete = commands.add_parser("delete", help="delete an administrator")
@@ -51,10 +48,9 @@ def _error(message: str) -> int:
 async def _add(args, store) -> int:
     if not _NAME.match(args.name):
         return _error(f"{args.name!r}: use 1 to 64 letters, digits and . _ @ -")
-    password = read_password(args.password_stdin)
-    if password is None:
+    password_hash = await new_password_hash(args)
+    if password_hash is None:
         return 1
-    password_hash = await threads.deferToThread(hash_password, password)
     try:
         await store.admins.add(args.name, password_hash, AuditEntry(actor(), "admin.add", detail=args.name))
     except AdminExists:
@@ -70,10 +66,9 @@ async def _list(args, store) -> int:
 
 
 async def _passwd(args, store) -> int:
-    password = read_password(args.password_stdin)
-    if password is None:
+    password_hash = await new_password_hash(args)
+    if password_hash is None:
         return 1
-    password_hash = await threads.deferToThread(hash_password, password)
     if not await store.admins.set_password_hash(args.name, password_hash,
                                                 AuditEntry(actor(), "admin.passwd", detail=args.name)):
         return _error(f"no administrator {args.name}")

@@ -4,15 +4,10 @@ bluesync-admin user add|list|passwd|disable|enable|delete|alias.
 
 from __future__ import annotations
 
-import getpass
 import sys
 
-from twisted.internet import threads
-
-from bluesync.passwords import hash_password
+from bluesync.admin.password_prompt import add_password_option, new_password_hash
 from bluesync.store.accounts import AccountExists, NoSuchAccount
-
-MIN_PASSWORD_LENGTH = 8
 
 
 def register(subparsers) -> None:
@@ -23,7 +18,7 @@ def register(subparsers) -> None:
     add = commands.add_parser("add", help="create an account")
     add.add_argument("address")
     add.add_argument("--name", default="", help="display name, e.g. 'Alice Martin'")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_password_option(add)
     add.set_defaults(run=_add, needs_store=True)
 
     listing = commands.add_parser("list", help="list accounts")
@@ -31,7 +26,7 @@ def register(subparsers) -> None:
 
     passwd = commands.add_parser("passwd", help="set an account's password")
     passwd.add_argument("address")
-    passwd.add_argument("--password-stdin", action="store_true")
+    add_password_option(passwd)
     passwd.set_defaults(run=_passwd, needs_store=True)
 
     for name, disabled in (("disable", True), ("enable", False)):
@@ -55,20 +50,6 @@ def _error(message: str) -> int:
     return 1
 
 
-def read_password(from_stdin: bool) -> str | None:
-    if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            print("bluesync-admin: passwords differ", file=sys.stderr)
-            return None
-    if len(password) < MIN_PASSWORD_LENGTH:
-        print(f"bluesync-admin: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
-        return None
-    return password
-
-
 def _valid_address(address: str) -> bool:
     local, at, domain = address.rpartition("@")
     return bool(local and at and domain) and " " not in address
@@ -77,10 +58,9 @@ def _valid_address(address: str) -> bool:
 async def _add(args, store) -> int:
     if not _valid_address(args.address):
         return _error(f"{args.address!r} is not an email address")
-    password = read_password(args.password_stdin)
-    if password is None:
+    password_hash = await new_password_hash(args)
+    if password_hash is None:
         return 1
-    password_hash = await threads.deferToThread(hash_password, password)
     try:
         account = await store.create_account(args.address, args.name, password_hash)
     except AccountExists:
@@ -97,10 +77,9 @@ async def _list(args, store) -> int:
 
 
 async def _passwd(args, store) -> int:
-    password = read_password(args.password_stdin)
-    if password is None:
+    password_hash = await new_password_hash(args)
+    if password_hash is None:
         return 1
-    password_hash = await threads.deferToThread(hash_password, password)
     try:
         await store.accounts.set_password_hash(args.address, password_hash)
     except NoSuchAccount:
