@@ -58,6 +58,31 @@ def add_text(component, name: str, value: str, params: dict | None = None) -> No
     component.add(name, vText(value), parameters=params or None)
 
 
+def add_body(component, body: _eas.Body | None) -> None:
+    """
+    A device's body (L{_eas.read_body}) as DESCRIPTION, the plain text any
+    iCalendar reader shows, and its HTML, when it sent some, as X-ALT-DESC
+    with FMTTYPE=text/html (Microsoft's extension, MS-OXCICAL), so the
+    formatting survives the round trip.
+    """
+    if body is None:
+        return
+    add_text(component, "DESCRIPTION", body.text)
+    if body.html is not None:
+        add_text(component, "X-ALT-DESC", body.html, {"FMTTYPE": "text/html"})
+
+
+def stored_body(component) -> _eas.Body:
+    """
+    The body of a stored note or task for L{_eas.body_element}:
+    DESCRIPTION, and the last X-ALT-DESC as its HTML.
+    """
+    html = None
+    for value in values(component, "X-ALT-DESC"):
+        html = x_text(value)
+    return _eas.Body(x_text(component.get("DESCRIPTION")), html)
+
+
 def add_kept(component, element: etree._Element) -> None:
     """Keep an unmapped EAS element as X-BLUESYNC-EAS-<PAGE>-<NAME>."""
     name = _eas.kept_name(element)

@@ -205,14 +205,6 @@ def _times(data: etree._Element, now: datetime | None) -> tuple[datetime, dateti
     return start, rounded + timedelta(minutes=30)
 
 
-def _add_body(component, body: Body | None) -> None:
-    if body is None:
-        return
-    _ical.add_text(component, "DESCRIPTION", body.text)
-    if body.html is not None:
-        _ical.add_text(component, "X-ALT-DESC", body.html, {"FMTTYPE": "text/html"})
-
-
 def _add_location(component, data: etree._Element, ctx: _Context) -> None:
     if ctx.version >= (16, 0):
         location = find(data, AIRSYNCBASE, "Location")
@@ -278,7 +270,7 @@ def _add_common(component, data: etree._Element, ctx: _Context, *, exception: bo
     if subject is not None:
         _ical.add_text(component, "SUMMARY", subject)
     _add_location(component, data, ctx)
-    _add_body(component, _eas.read_body(data))
+    _ical.add_body(component, _eas.read_body(data))
     sensitivity = integer(data, CALENDAR, "Sensitivity")
     if sensitivity is not None:
         component.add("CLASS", CLASS_NAMES.get(sensitivity, "PRIVATE"))

@@ -24,7 +24,7 @@ import icalendar
 from lxml import etree
 
 from bluesync.items import _eas, _ical
-from bluesync.items._eas import AIRSYNCBASE, NOTES, UTC, Body, ConversionError, el, text
+from bluesync.items._eas import AIRSYNCBASE, NOTES, UTC, ConversionError, el, text
 from bluesync.items.email import BodyPreference
 
 __all__ = ["ConversionError", "DEFAULT_MESSAGE_CLASS", "columns", "from_eas", "merge", "to_eas"]
@@ -50,11 +50,7 @@ def from_eas(data: etree._Element, version: str, *, uid: str | None = None,
     subject = text(data, NOTES, "Subject")
     if subject is not None:
         _ical.add_text(journal, "SUMMARY", subject)
-    body = _eas.read_body(data)
-    if body is not None:
-        _ical.add_text(journal, "DESCRIPTION", body.text)
-        if body.html is not None:
-            _ical.add_text(journal, "X-ALT-DESC", body.html, {"FMTTYPE": "text/html"})
+    _ical.add_body(journal, _eas.read_body(data))
     categories = _eas.find(data, NOTES, "Categories")
     if categories is not None:
         _ical.set_categories(journal, [c.text or "" for c in categories])
@@ -89,10 +85,7 @@ def to_eas(stored: bytes | str, version: str, *,
     _, journal = _journal(stored)
     data = _eas.application_data()
     el(data, NOTES, "Subject", _ical.x_text(journal.get("SUMMARY")) if "SUMMARY" in journal else "")
-    html = None
-    for value in _ical.values(journal, "X-ALT-DESC"):
-        html = _ical.x_text(value)
-    _eas.body_element(data, Body(_ical.x_text(journal.get("DESCRIPTION")), html), body_preferences)
+    _eas.body_element(data, _ical.stored_body(journal), body_preferences)
     el(data, NOTES, "MessageClass", _ical.kept_value(journal, KEPT_CLASS) or DEFAULT_MESSAGE_CLASS)
     modified = _ical.dt_value(journal, "LAST-MODIFIED") or _ical.dt_value(journal, "DTSTAMP")
     if isinstance(modified, datetime):

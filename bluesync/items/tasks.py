@@ -38,7 +38,7 @@ import icalendar
 from lxml import etree
 
 from bluesync.items import _eas, _ical, _recurrence
-from bluesync.items._eas import AIRSYNCBASE, TASKS, UTC, Body, ConversionError, el, integer, text
+from bluesync.items._eas import AIRSYNCBASE, TASKS, UTC, ConversionError, el, integer, text
 from bluesync.items.calendar import CLASS_NAMES, CLASS_VALUES
 from bluesync.items.email import BodyPreference
 
@@ -100,11 +100,7 @@ def from_eas(data: etree._Element, version: str, *, tz: tzinfo | None = None,
     subject = text(data, TASKS, "Subject")
     if subject is not None:
         _ical.add_text(todo, "SUMMARY", subject)
-    body = _eas.read_body(data)
-    if body is not None:
-        _ical.add_text(todo, "DESCRIPTION", body.text)
-        if body.html is not None:
-            _ical.add_text(todo, "X-ALT-DESC", body.html, {"FMTTYPE": "text/html"})
+    _ical.add_body(todo, _eas.read_body(data))
     importance = integer(data, TASKS, "Importance")
     if importance is not None:
         todo.add("PRIORITY", IMPORTANCE_PRIORITY.get(importance, 5))
@@ -196,11 +192,7 @@ def to_eas(stored: bytes | str, version: str, *, tz: tzinfo | None = None,
     _, todo = _todo(stored)
     data = _eas.application_data()
     if "DESCRIPTION" in todo or "X-ALT-DESC" in todo:
-        html = None
-        for value in _ical.values(todo, "X-ALT-DESC"):
-            html = _ical.x_text(value)
-        _eas.body_element(data, Body(_ical.x_text(todo.get("DESCRIPTION")), html),
-                          body_preferences)
+        _eas.body_element(data, _ical.stored_body(todo), body_preferences)
     el(data, TASKS, "Subject", _ical.x_text(todo.get("SUMMARY")) if "SUMMARY" in todo else "")
     importance = _importance(todo.get("PRIORITY"))
     el(data, TASKS, "Importance", 1 if importance is None else importance)
