@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Iterable
+from typing import Collection, Iterable
 
 import icalendar
 from icalendar import vText
@@ -81,6 +81,23 @@ def stored_body(component) -> _eas.Body:
     for value in values(component, "X-ALT-DESC"):
         html = x_text(value)
     return _eas.Body(x_text(component.get("DESCRIPTION")), html)
+
+
+def carry_unmapped(old, new, mapped: Collection[str]) -> None:
+    """
+    Copy into C{new}, a component converted from a device's Change, the
+    properties of C{old}, the stored one, that EAS cannot carry: those
+    not in C{mapped} and not already in C{new}, all their values, so a
+    phone's edit never erases what another client stored.  Kept EAS
+    elements (X-BLUESYNC-EAS-*) are not copied: the Change sent its own.
+    """
+    present = {name for name, _ in new.property_items(recursive=False)}
+    for name in dict.fromkeys(name for name, _ in old.property_items(recursive=False)):
+        if name in ("BEGIN", "END") or name in mapped or name in present \
+                or name.upper().startswith(_eas.X_EAS):
+            continue
+        for value in values(old, name):
+            new.add(name, value)
 
 
 def add_kept(component, element: etree._Element) -> None:

@@ -927,16 +927,13 @@ def columns(stored: bytes | str, *, tz: tzinfo | None = None) -> dict:
 _MERGE_KEEP_PARAMS = ("CN", "PARTSTAT", "ROLE", "CUTYPE", "X-EAS-ATTENDEESTATUS")
 
 
+# STATUS is carried below, unless the stored event was cancelled.
+_CARRY_MAPPED = MAPPED_PROPERTIES | {"STATUS"}
+
+
 def _carry(old, new) -> None:
     """Copy into `new` what `old` has that EAS does not define."""
-    present = {name for name, _ in new.property_items(recursive=False)}
-    for name in dict.fromkeys(name for name, _ in old.property_items(recursive=False)):
-        if name in ("BEGIN", "END") or name in MAPPED_PROPERTIES or name in present:
-            continue
-        if name.upper().startswith(_eas.X_EAS) or name == "STATUS":
-            continue
-        for value in _ical.values(old, name):
-            new.add(name, value)
+    _ical.carry_unmapped(old, new, _CARRY_MAPPED)
     if "STATUS" not in new and "STATUS" in old and str(old["STATUS"]).upper() != "CANCELLED":
         new.add("STATUS", old["STATUS"])
     # Attendee parameters EAS does not carry (RSVP, DELEGATED-TO, ...).

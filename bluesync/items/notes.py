@@ -118,13 +118,7 @@ def merge(stored: bytes | str, from_device: bytes | str) -> bytes:
     new_calendar, new = _journal(from_device)
     new.pop("UID", None)
     _ical.add_text(new, "UID", str(old.get("UID", "")))
-    present = {name for name, _ in new.property_items(recursive=False)}
-    for name in dict.fromkeys(name for name, _ in old.property_items(recursive=False)):
-        if name in ("BEGIN", "END") or name in MAPPED_PROPERTIES or name in present \
-                or name.upper().startswith(_eas.X_EAS):
-            continue
-        for value in _ical.values(old, name):
-            new.add(name, value)
+    _ical.carry_unmapped(old, new, MAPPED_PROPERTIES)
     for component in old_calendar.subcomponents:
         if component is not old:
             new_calendar.add_component(component)

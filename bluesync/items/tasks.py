@@ -305,13 +305,7 @@ def merge(stored: bytes | str, from_device: bytes | str) -> bytes:
     _ical.add_text(new, "UID", str(old.get("UID", "")))
     if "DTSTAMP" in old:
         new.add("DTSTAMP", old["DTSTAMP"].dt)
-    present = {name for name, _ in new.property_items(recursive=False)}
-    for name in dict.fromkeys(name for name, _ in old.property_items(recursive=False)):
-        if name in ("BEGIN", "END") or name in MAPPED_PROPERTIES or name in present \
-                or name.upper().startswith(_eas.X_EAS):
-            continue
-        for value in _ical.values(old, name):
-            new.add(name, value)
+    _ical.carry_unmapped(old, new, MAPPED_PROPERTIES)
     alarms = [c for c in old.subcomponents if c.name == "VALARM"]
     for alarm in alarms[1:]:
         new.add_component(alarm)
