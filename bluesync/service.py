@@ -70,20 +70,7 @@ class BluesyncService(MultiService):
             config=self.config, store=self.opened.store, clock=self.reactor, notifier=notifier,
             outbound=outbound, guard=Guard(self.config.devices, self.reactor, notifier),
         )
-        site = build_site(self.context)
-        for description in self.config.server.listen:
-            try:
-                port = await serverFromString(self.reactor, description).listen(site)
-            except Exception as e:
-                raise StartupError(f"[server] listen: cannot listen on {description}: {e}") from None
-            self.ports.append(port)
-            address = port.getHost()
-            log.info(
-                "bluesync EAS listening on {description} ({host}:{port})",
-                description=description,
-                host=getattr(address, "host", address),
-                port=getattr(address, "port", ""),
-            )
+        await self._listen("[server] listen", self.config.server.listen, build_site(self.context), "EAS")
         await self._start_lmtp()
         # Resumes the mail queued before a restart.
         await outbound.start()
@@ -119,13 +106,7 @@ class BluesyncService(MultiService):
         # Runs after the ports stop: lets deliveries in flight commit
         # before the database closes.
         self.stop_hooks.append(lmtp.stop)
-        for description in self.config.mail.lmtp_listen:
-            try:
-                port = await serverFromString(self.reactor, description).listen(lmtp)
-            except Exception as e:
-                raise StartupError(f"[mail] lmtp_listen: cannot listen on {description}: {e}") from None
-            self.ports.append(port)
-            log.info("bluesync LMTP listening on {description}", description=description)
+        await self._listen("[mail] lmtp_listen", self.config.mail.lmtp_listen, lmtp, "LMTP")
 
     async def _start_admin(self) -> None:
         """
@@ -134,16 +115,30 @@ class BluesyncService(MultiService):
         listen = self.config.admin.listen
         if not listen:
             return
-        site = build_admin_site(self.context)
-        for description in listen:
-            try:
-                port = await serverFromString(self.reactor, description).listen(site)
-            except Exception as e:
-                raise StartupError(f"[admin] listen: cannot listen on {description}: {e}") from None
-            self.ports.append(port)
-            log.info("bluesync admin page listening on {description}", description=description)
+        await self._listen("[admin] listen", listen, build_admin_site(self.context), "admin page")
         if not await self.opened.store.admins.list():
             log.info("no administrator can log in to the admin page yet: bluesync-admin admin add NAME")
+
+    async def _listen(self, setting: str, descriptions, factory, what: str) -> None:
+        """
+        Open every endpoint of C{setting} for C{factory}.  A port that
+        cannot be opened stops start-up with one line naming the setting;
+        the ports opened are the first thing L{_stop} closes.
+        """
+        for description in descriptions:
+            try:
+                port = await serverFromString(self.reactor, description).listen(factory)
+            except Exception as e:
+                raise StartupError(f"{setting}: cannot listen on {description}: {e}") from None
+            self.ports.append(port)
+            address = port.getHost()
+            log.info(
+                "bluesync {what} listening on {description} ({host}:{port})",
+                what=what,
+                description=description,
+                host=getattr(address, "host", address),
+                port=getattr(address, "port", ""),
+            )
 
     def _announce(self) -> None:
         url = self.config.server.public_url
