@@ -18,6 +18,12 @@ SWEEP_INTERVAL, which is what finds rows a crashed process on the same
 database left behind).  While the relay is unreachable, one attempt per
 due time finds out; the other due messages wait with it.
 
+What goes over the wire follows the relay's EHLO answer (transmission.py):
+BODY=8BITMIME and SMTPUTF8 when offered and needed; without 8BITMIME the
+message's 8-bit parts are re-encoded, without SMTPUTF8 its header fields
+downgraded, and only an address that cannot be written in ASCII fails
+(553 5.6.7, with a report like any other refusal).
+
 Message bodies and the relay password are never logged: the SMTP client
 runs with its session log off, and errors are reported from their reply
 code and text only.
@@ -34,8 +40,10 @@ from twisted.mail import smtp
 from twisted.python.failure import Failure as TwistedFailure
 
 from bluesync.config import MailConfig
+from bluesync.mail import transmission
 from bluesync.mail.compose import Failure, delivery_report, enhanced_status
 from bluesync.mail.delivery import new_email_item
+from bluesync.mail.transmission import Transmission
 from bluesync.store.folders import INBOX
 from bluesync.store.outbound import AttemptResult, Copy, QueuedMessage
 
@@ -53,15 +61,91 @@ KEEP_FINISHED = timedelta(days=30)
 PURGE_INTERVAL = 86400.0
 
 
+class _Path(smtp.Address):
+    """
+    An envelope path as L{transmission.plan} wrote it (UTF-8 under
+    SMTPUTF8, which twisted.mail.smtp's own Address refuses), named by the
+    queued recipient in the relay's answers.
+    """
+
+    def __init__(self, recipient: str, wire: bytes) -> None:
+        self.recipient = recipient
+        self.wire = wire
+        self.local, _, self.domain = wire.rpartition(b"@")
+
+    def __bytes__(self) -> bytes:
+        return self.wire
+
+    def __str__(self) -> str:
+        return self.recipient
+
+    def __add__(self, other: bytes) -> bytes:
+        # The sender's error summary writes each refused path as bytes.
+        return self.wire + other
+
+
 class _Sender(smtp.ESMTPSender):
+    """
+    twisted.mail.smtp's sender, told what the relay offers: the EHLO
+    answer decides the message's wire form and the MAIL FROM parameters
+    (twisted.mail.smtp sends none of its own).
+    """
+
     # Off: the session log would hold the AUTH exchange, and it ends up in
     # the text of client errors.
     debug = False
+    _extensions: frozenset[str] = frozenset()
+
+    def esmtpState_serverConfig(self, code, resp):
+        # The last EHLO answer counts (the one after STARTTLS, if any); a
+        # relay answering only HELO offers nothing.
+        keywords = (line.split(None, 1) for line in resp.splitlines()[1:])
+        self._extensions = frozenset(words[0].decode("ascii", "replace").upper() for words in keywords if words)
+        return super().esmtpState_serverConfig(code, resp)
+
+    def smtpState_from(self, code, resp):
+        factory = self.factory
+        if factory.transmission is not None:
+            # Asked for a next message: there is none, so this QUITs.
+            return super().smtpState_from(code, resp)
+        plan = factory.plan(self._extensions)
+        self.done = 1
+        if not plan.recipients:
+            # Nothing may go to this relay: no mail transaction at all.
+            factory.sendFinished = True
+            factory.result.callback((0, []))
+            self._disconnectFromServer()
+            return None
+        self._from = plan.sender
+        self._failresponse = self.smtpTransferFailed
+        self._expected = [250]
+        self._okresponse = self.smtpState_to
+        self.sendLine(b"MAIL FROM:<" + plan.sender + b">" + b"".join(b" " + p for p in plan.parameters))
+        return None
 
 
 class _SenderFactory(smtp.ESMTPSenderFactory):
     protocol = _Sender
     noisy = False
+    transmission: Transmission | None = None
+
+    def __init__(self, username, password, message: QueuedMessage, deferred, **kwargs) -> None:
+        # The envelope and the data are only known once the relay has
+        # answered EHLO (L{plan}); twisted.mail.smtp's ASCII-only parsing
+        # of them is bypassed.
+        super().__init__(username, password, "", [], None, deferred, **kwargs)
+        self.message = message
+
+    def plan(self, extensions: frozenset[str]) -> Transmission:
+        """
+        Fix the message's wire form for this relay, once per session.
+        """
+        message = self.message
+        plan = transmission.plan(message.sender, list(message.recipients), message.message, extensions)
+        self.transmission = plan
+        self.toEmail = [_Path(recipient, wire) for recipient, wire in plan.recipients.items()]
+        self.file = _DataFile(wire_data(plan.data))
+        return plan
 
 
 class _DataFile:
@@ -268,19 +352,14 @@ class OutboundQueue:
         now = self.now()
         answers: dict[str, tuple[int, str]] = {}
         error = ""
-        sendable = [r for r in message.recipients if r.isascii()]
-        for recipient in message.recipients:
-            if not recipient.isascii():
-                # twisted.mail.smtp has no SMTPUTF8 (RFC 6531).
-                answers[recipient] = (553, "5.6.7 non-ASCII address not supported by this server")
         if not self.relay_configured:
             error = "no SMTP relay configured ([mail] relay_host)"
             if not self._warned_no_relay:
                 log.warn("outbound: messages are queued but {setting} is empty", setting="[mail] relay_host")
                 self._warned_no_relay = True
-        elif sendable:
+        else:
             try:
-                answers.update(await self._send(message, sendable))
+                answers.update(await self._send(message))
             except _RelayUnavailable as e:
                 error = str(e)
         delivered, failed, pending = [], [], []
@@ -340,9 +419,11 @@ class OutboundQueue:
         )
         return Copy(account.id, inbox.id, new_email_item(raw, now))
 
-    async def _send(self, message: QueuedMessage, recipients: list[str]) -> dict[str, tuple[int, str]]:
+    async def _send(self, message: QueuedMessage) -> dict[str, tuple[int, str]]:
         """
-        One SMTP session with the relay; each recipient's (code, text).
+        One SMTP session with the relay; each recipient's (code, text),
+        including those refused before sending because the relay cannot
+        take their address (transmission.py).
 
         @raise _RelayUnavailable: no per-recipient answer was obtained.
         """
@@ -359,9 +440,7 @@ class OutboundQueue:
         factory = _SenderFactory(
             username,
             config.relay_password.encode("utf-8") if username else None,
-            message.sender,
-            [r.encode("ascii") for r in recipients],
-            _DataFile(wire_data(message.message)),
+            message,
             result,
             retries=0,
             timeout=config.relay_timeout,
@@ -376,8 +455,9 @@ class OutboundQueue:
         self._smtp = result
         try:
             _, addresses = await result
+            code, resp = 250, b""
         except smtp.SMTPDeliveryError as e:
-            return _answers(recipients, e.addresses or [], e.code, e.resp)
+            addresses, code, resp = e.addresses or [], e.code, e.resp
         except CancelledError:
             raise
         except smtp.SMTPClientError as e:
@@ -386,7 +466,10 @@ class OutboundQueue:
             raise _RelayUnavailable(f"{type(e).__name__}: {e}") from None
         finally:
             self._smtp = None
-        return _answers(recipients, addresses, 250, b"")
+        plan = factory.transmission
+        answers = _answers(list(plan.recipients), addresses, code, resp)
+        answers.update(plan.refused)
+        return answers
 
     @staticmethod
     def _cancel_session(factory, connector) -> None:

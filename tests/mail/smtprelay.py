@@ -2,14 +2,21 @@
 A real SMTP relay for tests: twisted.mail.smtp's ESMTP server on a
 loopback port, recording every message it accepts.  It can be told to
 refuse the sender, some recipients or the data with any reply code, to
-require AUTH, to offer STARTTLS with a self-signed certificate, and to go
-away and come back on the same port.
+require AUTH, to offer STARTTLS with a self-signed certificate, to offer
+8BITMIME and SMTPUTF8, and to go away and come back on the same port.
+
+MAIL and RCPT are parsed here, strictly, as a relay that takes SMTPUTF8
+does: a parameter it did not offer is refused 555, and a non-ASCII
+address without SMTPUTF8 553 5.6.7.  The parameters each message came
+with are recorded, so that tests can check what was declared.
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -30,12 +37,33 @@ class Received:
     data: bytes
     user: str | None
     tls: bool
+    # MAIL FROM parameters, upper-case ("BODY=8BITMIME", "SMTPUTF8").
+    parameters: tuple[str, ...] = ()
 
 
 class _Transaction:
-    def __init__(self, mail_from: str) -> None:
+    def __init__(self, mail_from: str, parameters: tuple[str, ...]) -> None:
         self.mail_from = mail_from
+        self.parameters = parameters
         self.recipients: list[str] = []
+
+
+class _Path(smtp.Address):
+    """A path as received, UTF-8 allowed (twisted's Address is ASCII only)."""
+
+    def __init__(self, path: bytes) -> None:
+        # What twisted's Address has, for the copies its errors make.
+        self.local, _, self.domain = path.rpartition(b"@")
+        self.addrstr = path
+
+    def __bytes__(self) -> bytes:
+        return self.addrstr
+
+    def __str__(self) -> str:
+        return self.addrstr.decode("utf-8")
+
+
+_COMMAND = re.compile(rb"^\s*(FROM|TO):\s*<([^<>]*)>(.*)$", re.I | re.S)
 
 
 @implementer(smtp.IMessage)
@@ -58,6 +86,7 @@ class _Message:
             self.relay.record(Received(
                 self.transaction.mail_from, tuple(self.transaction.recipients),
                 b"\r\n".join(self.lines) + b"\r\n", self.protocol.user, bool(self.protocol.startedTLS),
+                self.transaction.parameters,
             ))
         return defer.succeed(None)
 
@@ -79,7 +108,7 @@ class _Delivery:
         if self.relay.mail_reply is not None:
             code, text = self.relay.mail_reply
             raise smtp.SMTPBadSender(origin, code, text)
-        self.transaction = _Transaction(str(origin))
+        self.transaction = _Transaction(str(origin), self.protocol.mail_parameters)
         return origin
 
     def validateTo(self, user):
@@ -105,6 +134,7 @@ class _Realm:
 
 class _Server(smtp.ESMTP):
     user: str | None = None
+    mail_parameters: tuple[str, ...] = ()
 
     def __init__(self, relay: "Relay") -> None:
         challengers = {b"LOGIN": LOGINCredentials, b"PLAIN": PLAINCredentials} if relay.credentials else {}
@@ -118,6 +148,66 @@ class _Server(smtp.ESMTP):
             self.delivery = _Delivery(self.relay, self)
         else:
             self.portal = self.relay.portal
+
+    def extensions(self):
+        offered = super().extensions()
+        for keyword in self.relay.extensions:
+            offered[keyword.encode()] = None
+        return offered
+
+    def _parse(self, rest: bytes, keyword: bytes):
+        """
+        (path, parameters) of a MAIL or RCPT argument, or None once the
+        client has been answered with an error.
+        """
+        match = _COMMAND.match(rest)
+        if match is None or match.group(1).upper() != keyword:
+            self.sendCode(501, b"5.5.4 Syntax error")
+            return None
+        parameters = tuple(p.decode("ascii", "replace").upper() for p in match.group(3).split())
+        return match.group(2), parameters
+
+    def do_MAIL(self, rest):
+        if self._from:
+            self.sendCode(503, b"5.5.1 Only one sender per message, please")
+            return
+        self._to = []
+        parsed = self._parse(rest, b"FROM")
+        if parsed is None:
+            return
+        path, parameters = parsed
+        allowed = {"BODY=7BIT"}
+        if "8BITMIME" in self.relay.extensions:
+            allowed.add("BODY=8BITMIME")
+        if "SMTPUTF8" in self.relay.extensions:
+            allowed.add("SMTPUTF8")
+        if not set(parameters) <= allowed:
+            self.sendCode(555, b"5.5.4 Unsupported MAIL parameter")
+            return
+        if not path.isascii() and "SMTPUTF8" not in parameters:
+            self.sendCode(553, b"5.6.7 Non-ASCII address without SMTPUTF8")
+            return
+        self.mail_parameters = parameters
+        validated = defer.maybeDeferred(self.validateFrom, self._helo, _Path(path))
+        validated.addCallbacks(self._cbFromValidate, self._ebFromValidate)
+
+    def do_RCPT(self, rest):
+        if not self._from:
+            self.sendCode(503, b"5.5.1 Must have sender before recipient")
+            return
+        parsed = self._parse(rest, b"TO")
+        if parsed is None:
+            return
+        path, parameters = parsed
+        if parameters or not path:
+            self.sendCode(555 if parameters else 501, b"5.5.4 Unsupported RCPT")
+            return
+        if not path.isascii() and "SMTPUTF8" not in self.mail_parameters:
+            self.sendCode(553, b"5.6.7 Non-ASCII address without SMTPUTF8")
+            return
+        user = SimpleNamespace(dest=_Path(path), helo=self._helo, protocol=self, orig=self._from)
+        validated = defer.maybeDeferred(self.validateTo, user)
+        validated.addCallbacks(self._cbToValidate, self._ebToValidate, callbackArgs=(user,))
 
     def ext_AUTH(self, rest):
         self.relay.authenticating = self
@@ -174,10 +264,12 @@ class Relay:
     """
 
     def __init__(self, reactor, *, credentials: tuple[str, str] | None = None,
-                 tls_context=None) -> None:
+                 tls_context=None, extensions: tuple[str, ...] = ()) -> None:
         self.reactor = reactor
         self.credentials = credentials
         self.tls_context = tls_context
+        # Offered in EHLO besides AUTH and STARTTLS: "8BITMIME", "SMTPUTF8".
+        self.extensions = tuple(extensions)
         self.messages: list[Received] = []
         self.rcpt_replies: dict[str, tuple[int, str]] = {}
         self.mail_reply: tuple[int, str] | None = None
