@@ -83,14 +83,33 @@ def text(parent: etree._Element, namespace: str, name: str) -> str | None:
     return element.text or ""
 
 
-def integer(parent: etree._Element, namespace: str, name: str) -> int | None:
+# The widest integer any ActiveSync content element carries (xs:int and
+# xs:unsignedInt in the MS-AS* schemas); anything beyond is refused here so
+# that no huge number reaches the iCalendar or vCard writers.
+INTEGER_RANGE = (-(2 ** 31), 2 ** 32 - 1)
+
+
+def integer(parent: etree._Element, namespace: str, name: str,
+            low: int = INTEGER_RANGE[0], high: int = INTEGER_RANGE[1]) -> int | None:
+    """
+    The element's integer, None if absent or empty.
+
+    @raise ConversionError: not an integer, or outside C{low}..C{high}
+        (the schema's range for the element).
+    """
     value = text(parent, namespace, name)
     if value is None or not value.strip():
         return None
+    stripped = value.strip()
     try:
-        return int(value.strip())
+        number = int(stripped) if len(stripped) <= 20 else None
     except ValueError:
-        raise ConversionError(f"{namespace}{name} is not an integer: {value!r}") from None
+        number = None
+    if number is None:
+        raise ConversionError(f"{namespace}{name} is not an integer: {value[:40]!r}")
+    if not low <= number <= high:
+        raise ConversionError(f"{namespace}{name} {number} is outside {low}..{high}")
+    return number
 
 
 def split_tag(tag: str) -> tuple[str, str]:

@@ -56,21 +56,24 @@ def read(element: etree._Element, namespace: str) -> Recurrence:
     kind = integer(element, namespace, "Type")
     if kind is None or kind not in (0, 1, 2, 3, 5, 6):
         raise ConversionError(f"unsupported recurrence type {kind!r}")
+    # Ranges from MS-ASCAL 2.2.2 / MS-ASTASK 2.2.2 (Interval and
+    # Occurrences are at most 999); a value outside them is a conversion
+    # error for this item, never a number the iCalendar writer chokes on.
     return Recurrence(
         type=kind,
-        interval=integer(element, namespace, "Interval"),
+        interval=integer(element, namespace, "Interval", 0, 999),
         until=text(element, namespace, "Until") or None,
-        occurrences=integer(element, namespace, "Occurrences"),
-        day_of_week=integer(element, namespace, "DayOfWeek"),
-        day_of_month=integer(element, namespace, "DayOfMonth"),
-        week_of_month=integer(element, namespace, "WeekOfMonth"),
-        month_of_year=integer(element, namespace, "MonthOfYear"),
-        first_day_of_week=integer(element, namespace, "FirstDayOfWeek"),
-        calendar_type=integer(element, namespace, "CalendarType"),
-        is_leap_month=integer(element, namespace, "IsLeapMonth"),
+        occurrences=integer(element, namespace, "Occurrences", 0, 999),
+        day_of_week=integer(element, namespace, "DayOfWeek", 0, 127),
+        day_of_month=integer(element, namespace, "DayOfMonth", 1, 31),
+        week_of_month=integer(element, namespace, "WeekOfMonth", 1, 5),
+        month_of_year=integer(element, namespace, "MonthOfYear", 1, 12),
+        first_day_of_week=integer(element, namespace, "FirstDayOfWeek", 0, 6),
+        calendar_type=integer(element, namespace, "CalendarType", 0, 255),
+        is_leap_month=integer(element, namespace, "IsLeapMonth", 0, 1),
         start=text(element, namespace, "Start") or None,
-        regenerate=integer(element, namespace, "Regenerate"),
-        dead_occur=integer(element, namespace, "DeadOccur"),
+        regenerate=integer(element, namespace, "Regenerate", 0, 1),
+        dead_occur=integer(element, namespace, "DeadOccur", 0, 1),
     )
 
 

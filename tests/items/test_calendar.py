@@ -179,6 +179,22 @@ class ImportTests(SynchronousTestCase):
         self.assertEqual(columns["start"], datetime(2026, 1, 1, 18, 30, tzinfo=UTC))
         self.assertEqual(columns["end"], datetime(2026, 1, 1, 19, 0, tzinfo=UTC))
 
+    def test_out_of_range_numbers(self):
+        """Numbers beyond the schema's range (Interval above 999, a 20-digit
+        Occurrences, a 30-digit Reminder) are conversion errors with status 6,
+        never a number handed to the iCalendar writer."""
+        times = "<c:StartTime>20260101T100000Z</c:StartTime><c:EndTime>20260101T110000Z</c:EndTime>"
+        for body in ("<c:Recurrence><c:Type>0</c:Type><c:Interval>1000</c:Interval></c:Recurrence>",
+                     "<c:Recurrence><c:Type>0</c:Type><c:Occurrences>99999999999999999999</c:Occurrences>"
+                     "</c:Recurrence>",
+                     "<c:Recurrence><c:Type>2</c:Type><c:DayOfMonth>32</c:DayOfMonth></c:Recurrence>",
+                     "<c:Reminder>" + "9" * 30 + "</c:Reminder>"):
+            error = self.assertRaises(calendar.ConversionError, calendar.from_eas, xml(times + body), "14.1")
+            self.assertEqual(error.status, 6)
+        stored, _ = calendar.from_eas(
+            xml(times + "<c:Recurrence><c:Type>0</c:Type><c:Interval>999</c:Interval></c:Recurrence>"), "14.1")
+        self.assertIn(b"INTERVAL=999", stored)
+
     def test_bad_recurrence(self):
         """An unknown recurrence type is a conversion error with status 6."""
         error = self.assertRaises(
