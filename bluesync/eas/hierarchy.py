@@ -78,17 +78,9 @@ def q(name: str) -> str:
 # ----------------------------------------------------------------- requests
 
 
-class Malformed(ValueError):
-    """
-    The request is not the command's document (Status 10), or asks for
-    something no folder tree can hold.  Raised anywhere below L{guarded},
-    which logs it and answers Status 10.
-    """
-
-
 class Refused(Exception):
     """
-    A well-formed request gets the failure C{status}; C{reason} is logged.
+    The request gets the failure C{status}; C{reason} is logged.
 
     Raised anywhere below L{guarded}, which answers it: the commands then
     read as their success path, and every refusal is logged and answered
@@ -99,6 +91,16 @@ class Refused(Exception):
         super().__init__(status, reason)
         self.status = status
         self.reason = reason
+
+
+class Malformed(Refused):
+    """
+    The request is not the command's document, or asks for something no
+    folder tree can hold: Status 10.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(MALFORMED, f"malformed request: {reason}")
 
 
 def request_fields(ctx: CommandContext, command: str, names: Iterable[str],
@@ -317,9 +319,9 @@ def change_element(parent, change: HierarchyChange) -> None:
 
 async def guarded(ctx: CommandContext, command: str, handle) -> Response:
     """
-    Run C{handle()} and answer what it raises: L{Malformed} is Status 10,
-    L{Refused} its own Status, both logged with their reason; a fault of
-    ours is Status 6 (MS-ASCMD 2.2.3.177.3-6: "an error occurred on the
+    Run C{handle()} and answer what it raises: L{Refused} (L{Malformed}
+    included) is its Status, logged with its reason; a fault of ours is
+    Status 6 (MS-ASCMD 2.2.3.177.3-6: "an error occurred on the
     server", which phones retry) with the traceback logged.  An unreachable
     database stays the 503 the resource answers, and a cancelled request
     stays cancelled.
@@ -328,15 +330,6 @@ async def guarded(ctx: CommandContext, command: str, handle) -> Response:
         return await handle()
     except (CancelledError, *DATABASE_DOWN):
         raise
-    except Malformed as e:
-        log.info(
-            "{account} {device} {command}: malformed request: {reason}",
-            account=ctx.account.address,
-            device=ctx.request.device_id,
-            command=command,
-            reason=str(e),
-        )
-        return answer(command, MALFORMED)
     except Refused as e:
         log.info(
             "{account} {device} {command} refused: {reason}",
