@@ -1,6 +1,7 @@
 """
 The contacts content class: vCard 3.0 <-> EAS ApplicationData (MS-ASCNTC,
-Contacts and Contacts2 code pages), with the vobject library.
+Contacts and Contacts2 code pages), read and written by
+bluesync.items.vcard.
 
     from_eas(data, version, *, tz=None, uid=None) -> (vcf bytes, columns)
     to_eas(stored, version, *, tz=None, family=None, body_preferences=()) -> ApplicationData
@@ -8,7 +9,8 @@ Contacts and Contacts2 code pages), with the vobject library.
     columns(stored) -> {"uid", "file_as", "display_name", "email"}
 
 vCard 3.0 (RFC 2426): what iOS, macOS and most CardDAV servers and
-gateways write and read; vobject reads 2.1 and 4.0 imports too.
+gateways write and read; 2.1 and 4.0 imports are read too (vcard.py
+holds any card in 3.0 form).
 
 Mapping (vCard <- EAS):
 
@@ -60,15 +62,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import uuid
 from datetime import date, datetime, time, tzinfo
 from typing import Sequence
 
-import vobject
 from lxml import etree
 
 from bluesync.items import _eas
+from bluesync.items.vcard import Card, Property, VCardError, escape, join_fields, parse_one
 from bluesync.items._eas import AIRSYNCBASE, CONTACTS, CONTACTS2, Body, ConversionError, el, text
 from bluesync.items.email import BodyPreference
 
@@ -163,13 +166,11 @@ def _parse_vcard_date(value: str) -> date | None:
 # ---------------------------------------------------------------------------
 # EAS -> vCard
 
-def _add(card, name: str, value, **params):
-    line = card.add(name.lower())
-    line.value = value
-    for key, param in params.items():
-        if param:
-            line.params[key.upper()] = list(param) if isinstance(param, (list, tuple)) else [param]
-    return line
+def _add(card: Card, name: str, value: str, **params) -> Property:
+    """A text property; `params` (keyword x_eas_slot is X-EAS-SLOT) are lists or single values."""
+    found = {key.upper().replace("_", "-"): list(param) if isinstance(param, (list, tuple)) else [param]
+             for key, param in params.items() if param}
+    return card.add(name, escape(value), found)
 
 
 _ADDRESS = re.compile(r"^\s*(?:\"?([^\"<]*?)\"?\s*)?<([^<>\s]+@[^<>\s]+)>\s*$")
@@ -205,8 +206,8 @@ def _display_name(given: str, middle: str, family: str, prefix: str, suffix: str
 
 
 def _build(data: etree._Element, version: tuple[int, int], tz: tzinfo | None,
-           uid: str | None):
-    card = vobject.vCard()
+           uid: str | None) -> Card:
+    card = Card()
     get = lambda page, name: text(data, page, name)          # noqa: E731
     names = {key: get(CONTACTS, element) or "" for key, element in (
         ("family", "LastName"), ("given", "FirstName"), ("additional", "MiddleName"),
@@ -215,11 +216,11 @@ def _build(data: etree._Element, version: tuple[int, int], tz: tzinfo | None,
     department = get(CONTACTS, "Department")
     emails = [get(CONTACTS, f"Email{n}Address") for n in (1, 2, 3)]
     first_email = next((_bare_address(e) for e in emails if e), "")
-    _add(card, "N", vobject.vcard.Name(**names))
+    card.add("N", join_fields([names[key] for key in ("family", "given", "additional", "prefix", "suffix")]))
     _add(card, "FN", _display_name(names["given"], names["additional"], names["family"],
                                    names["prefix"], names["suffix"], company, first_email))
     if company or department is not None:
-        _add(card, "ORG", [company] + ([department] if department else []))
+        card.add("ORG", join_fields([company] + ([department] if department else [])))
     for prop, page, element in SIMPLE:
         value = get(page, element)
         if value:
@@ -230,8 +231,7 @@ def _build(data: etree._Element, version: tuple[int, int], tz: tzinfo | None,
             continue
         bare = _bare_address(value)
         types = ["INTERNET"] + (["pref"] if preferred else [])
-        line = _add(card, "EMAIL", bare, type=types)
-        line.params["X-EAS-SLOT"] = [str(number)]
+        _add(card, "EMAIL", bare, type=types, x_eas_slot=str(number))
         preferred = False
         if bare != value.strip():
             _add(card, KEPT_EMAIL.format(number), value)
@@ -243,10 +243,8 @@ def _build(data: etree._Element, version: tuple[int, int], tz: tzinfo | None,
         parts = {part: get(CONTACTS, f"{kind}Address{part}") for part in
                  ("Street", "City", "State", "PostalCode", "Country")}
         if any(parts.values()):
-            _add(card, "ADR", vobject.vcard.Address(
-                street=parts["Street"] or "", city=parts["City"] or "",
-                region=parts["State"] or "", code=parts["PostalCode"] or "",
-                country=parts["Country"] or ""), type=[vtype])
+            card.add("ADR", join_fields(["", "", *(parts[p] or "" for p in (
+                "Street", "City", "State", "PostalCode", "Country"))]), {"TYPE": [vtype]})
     for prop, element in (("BDAY", "Birthday"), ("X-ANNIVERSARY", "Anniversary")):
         day = _date_from_device(get(CONTACTS, element), tz)
         if day is not None:
@@ -257,7 +255,7 @@ def _build(data: etree._Element, version: tuple[int, int], tz: tzinfo | None,
             _add(card, "IMPP", value)
     categories = _eas.find(data, CONTACTS, "Categories")
     if categories is not None and len(categories):
-        _add(card, "CATEGORIES", [c.text or "" for c in categories])
+        card.add("CATEGORIES", ",".join(escape(c.text or "") for c in categories))
     children = _eas.find(data, CONTACTS, "Children")
     if children is not None:
         for child in children:
@@ -266,8 +264,8 @@ def _build(data: etree._Element, version: tuple[int, int], tz: tzinfo | None,
     picture = get(CONTACTS, "Picture")
     if picture:
         photo = _picture(picture)
-        line = _add(card, "PHOTO", photo, encoding="b", type=_image_type(photo))
-        line.encoding_param = "b"
+        card.add("PHOTO", base64.b64encode(photo).decode("ascii"),
+                 {"ENCODING": ["b"], "TYPE": [_image_type(photo)]})
     body = _eas.read_body(data)
     if body is not None:
         _add(card, "NOTE", body.text)
@@ -294,59 +292,50 @@ def from_eas(data: etree._Element, version: str, *, tz: tzinfo | None = None,
     """
     v = _eas.version_tuple(version)
     card = _build(data, v, tz, uid)
-    stored = card.serialize().encode("utf-8")
-    return stored, columns(stored)
+    return card.serialize().encode("utf-8"), _columns(card)
 
 
 # ---------------------------------------------------------------------------
 # vCard -> EAS
 
-def _parse(stored: bytes | str):
+def _parse(stored: bytes | str | Card) -> Card:
+    if isinstance(stored, Card):
+        return stored
     if isinstance(stored, bytes):
         stored = stored.decode("utf-8", errors="replace")
     try:
-        card = vobject.readOne(stored, ignoreUnreadable=True)
-    except Exception as error:              # vobject raises many kinds
+        return parse_one(stored)
+    except VCardError as error:
         raise ConversionError(f"not a vCard: {error}") from None
-    if card.name.upper() != "VCARD":
-        raise ConversionError("not a VCARD")
-    return card
 
 
-def _lines(card, name: str) -> list:
-    return list(card.contents.get(name.lower(), []))
+def _lines(card: Card, name: str) -> list[Property]:
+    return card.all(name)
 
 
-def _types(line) -> set[str]:
-    found = set()
-    for value in line.params.get("TYPE", []):
-        for part in str(value).split(","):
-            found.add(part.strip().upper())
-    return found - {"VOICE", "PREF", "INTERNET", ""}
+def _types(line: Property) -> set[str]:
+    return line.types() - {"VOICE", "PREF", "INTERNET", ""}
 
 
-def _pref(line) -> bool:
-    types = {str(t).upper() for v in line.params.get("TYPE", []) for t in str(v).split(",")}
-    return "PREF" in types or bool(line.params.get("PREF"))
+def _pref(line: Property) -> bool:
+    return "PREF" in line.types() or bool(line.params.get("PREF"))
 
 
-def _slot(line) -> int:
-    value = line.params.get("X-EAS-SLOT", ["9"])[0]
-    return int(value) if str(value).isdigit() else 9
+def _slot(line: Property) -> int:
+    value = line.param("X-EAS-SLOT") or "9"
+    return int(value) if value.isdigit() else 9
 
 
-def _text_value(line) -> str:
-    value = line.value
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
+def _text_value(line: Property) -> str:
+    return line.text()
 
 
 def _classify_phones(card) -> dict[str, tuple[str, object]]:
     """EAS element -> (number, vCard line) for the TEL lines EAS can carry."""
     lines = _lines(card, "TEL")
+    if not lines:
+        return {}
+    kinds = [_types(line) for line in lines]
     taken: dict[str, tuple[str, object]] = {}
     used: set[int] = set()
 
@@ -356,8 +345,8 @@ def _classify_phones(card) -> dict[str, tuple[str, object]]:
 
     # Exact type matches first, in file order (rank by position).
     for page, element, types, rank in PHONES:
-        matches = [i for i, line in enumerate(lines)
-                   if i not in used and _types(line) == set(types)]
+        wanted = set(types)
+        matches = [i for i, kind in enumerate(kinds) if i not in used and kind == wanted]
         if rank < len(matches) + rank and matches:
             claim(f"{{{page}}}{element}", matches[0])
     # Looser matches: mobile synonyms, faxes and plain numbers.
@@ -376,10 +365,10 @@ def _classify_phones(card) -> dict[str, tuple[str, object]]:
     for wanted, key in loose:
         if key in taken:
             continue
-        for i, line in enumerate(lines):
+        for i, kind in enumerate(kinds):
             if i in used:
                 continue
-            types = _types(line) - {"OTHER"}
+            types = kind - {"OTHER"}
             if (wanted and types & set(wanted)) or (not wanted and not types):
                 claim(key, i)
                 break
@@ -404,24 +393,25 @@ def _classify_addresses(card) -> dict[str, object]:
     return found
 
 
-def _kept(card) -> list[tuple[str, str, bool]]:
+def _kept(card: Card) -> list[tuple[str, str, bool]]:
     found = []
-    for line in card.getChildren():
-        name = line.name.upper()
-        if name.startswith(_eas.X_EAS):
-            is_xml = str(line.params.get("X-FORMAT", [""])[0]).upper() == "XML"
-            found.append((name, _text_value(line), is_xml))
+    for line in card.properties:
+        if line.name.startswith(_eas.X_EAS):
+            # X_FORMAT: what cards stored before vcard.py wrote.
+            form = line.param("X-FORMAT") or line.param("X_FORMAT") or ""
+            found.append((line.name, line.text(), form.upper() == "XML"))
     return found
 
 
-def to_eas(stored: bytes | str, version: str, *, tz: tzinfo | None = None,
+def to_eas(stored: bytes | str | Card, version: str, *, tz: tzinfo | None = None,
            family: str | None = None,
            body_preferences: Sequence[BodyPreference] = ()) -> etree._Element:
     """
     The {AirSync:}ApplicationData of a stored vCard. Elements follow the
     Contacts code page's token order, AirSyncBase:Body where the 2.5
     Contacts:Body token stood, then Contacts2. `tz` and `family` choose
-    how birthdays are sent (see the module docstring).
+    how birthdays are sent (see the module docstring). `stored` may be
+    a card vcard.read already parsed (the import's check).
     """
     v = _eas.version_tuple(version)
     version_text = _eas.version_text(v)
@@ -432,17 +422,14 @@ def to_eas(stored: bytes | str, version: str, *, tz: tzinfo | None = None,
         if value is not None and value != "":
             values[f"{{{page}}}{name}"] = value
 
-    if "n" in card.contents:
-        name = card.n.value
-        if isinstance(name, vobject.vcard.Name):
-            for part, element in (("family", "LastName"), ("given", "FirstName"),
-                                  ("additional", "MiddleName"), ("prefix", "Title"),
-                                  ("suffix", "Suffix")):
-                value = getattr(name, part)
-                put(CONTACTS, element, " ".join(value) if isinstance(value, list) else value)
-    if "org" in card.contents:
-        org = card.org.value if isinstance(card.org.value, list) else [str(card.org.value)]
-        put(CONTACTS, "CompanyName", org[0] if org else "")
+    name = card.first("N")
+    if name is not None:
+        for parts, element in zip(name.fields(), ("LastName", "FirstName", "MiddleName", "Title", "Suffix")):
+            put(CONTACTS, element, " ".join(p for p in parts if p))
+    org_line = card.first("ORG")
+    if org_line is not None:
+        org = org_line.components()
+        put(CONTACTS, "CompanyName", org[0])
         if len(org) > 1:
             put(CONTACTS, "Department", org[1])
     for prop, page, element in SIMPLE:
@@ -458,19 +445,12 @@ def to_eas(stored: bytes | str, version: str, *, tz: tzinfo | None = None,
     for key, (number, _) in _classify_phones(card).items():
         values[key] = number
     for kind, line in _classify_addresses(card).items():
-        address = line.value
-        if not isinstance(address, vobject.vcard.Address):
-            continue
-
-        def part(value) -> str:
-            return "\n".join(value) if isinstance(value, list) else str(value or "")
-        street = "\n".join(p for p in (part(address.box), part(address.extended),
-                                       part(address.street)) if p)
-        put(CONTACTS, f"{kind}AddressStreet", street)
-        put(CONTACTS, f"{kind}AddressCity", part(address.city))
-        put(CONTACTS, f"{kind}AddressState", part(address.region))
-        put(CONTACTS, f"{kind}AddressPostalCode", part(address.code))
-        put(CONTACTS, f"{kind}AddressCountry", part(address.country))
+        # box;extended;street;city;region;code;country, a field's list one line each.
+        address = ["\n".join(p for p in parts if p) for parts in line.fields()]
+        address += [""] * (7 - len(address))
+        put(CONTACTS, f"{kind}AddressStreet", "\n".join(p for p in address[:3] if p))
+        for part, element in zip(address[3:], ("City", "State", "PostalCode", "Country")):
+            put(CONTACTS, f"{kind}Address{element}", part)
     for prop, element in (("BDAY", "Birthday"), ("X-ANNIVERSARY", "Anniversary")):
         lines = _lines(card, prop)
         if lines:
@@ -479,9 +459,7 @@ def to_eas(stored: bytes | str, version: str, *, tz: tzinfo | None = None,
                 put(CONTACTS, element, date_for_device(day, tz=tz, family=family))
     for index, line in zip(("", "2", "3"), _lines(card, "IMPP")):
         put(CONTACTS2, f"IMAddress{index}", _text_value(line))
-    cats = []
-    for line in _lines(card, "CATEGORIES"):
-        cats.extend(str(c) for c in (line.value if isinstance(line.value, list) else [line.value]) if c)
+    cats = [c for line in _lines(card, "CATEGORIES") for c in line.values() if c]
     if cats:
         container = etree.Element(f"{{{CONTACTS}}}Categories")
         for cat in cats:
@@ -493,9 +471,10 @@ def to_eas(stored: bytes | str, version: str, *, tz: tzinfo | None = None,
         for child in children:
             el(container, CONTACTS, "Child", child)
         values[f"{{{CONTACTS}}}Children"] = container
-    photos = _lines(card, "PHOTO")
-    if photos and isinstance(photos[0].value, bytes):
-        encoded = base64.b64encode(photos[0].value).decode("ascii")
+    photo = card.first("PHOTO")
+    picture = photo.binary() if photo is not None else None
+    if picture is not None:
+        encoded = base64.b64encode(picture).decode("ascii")
         if len(encoded) <= PICTURE_LIMIT:
             put(CONTACTS, "Picture", encoded)
     notes = _lines(card, "NOTE")
@@ -512,8 +491,13 @@ _ORDER = [f"{{{page.uri}}}{tag.name}" for number in (1, 12)
           for tag in sorted(page.tags, key=lambda t: t.token) if not tag.alias]
 
 
+_POSITION = {tag: position for position, tag in enumerate(_ORDER)}
+_BODY_POSITION = _POSITION[f"{{{CONTACTS}}}Body"]
+
+
 def _serve(values: dict, body: Body | None, kept: dict, v: tuple[int, int],
            version_text: str, body_preferences) -> etree._Element:
+    """The elements in code page token order; AirSyncBase:Body where Contacts:Body stood."""
     data = _eas.application_data()
     for name, (value, is_xml) in kept.items():
         if name.startswith("X-BLUESYNC-EAS-CONTACTS-EMAIL") or name == "X-BLUESYNC-EAS-BODYHTML":
@@ -521,21 +505,21 @@ def _serve(values: dict, body: Body | None, kept: dict, v: tuple[int, int],
         element = _eas.restore(name, value, is_xml)
         if element is not None and element.tag not in values:
             values[element.tag] = element
-    for tag in _ORDER:
-        if tag == f"{{{CONTACTS}}}Body" and body is not None:
+    values.pop(_ORDER[_BODY_POSITION], None)
+    placed = [tag for tag in values if tag in _POSITION]
+    placed.sort(key=_POSITION.__getitem__)
+    for tag in placed:
+        if body is not None and _POSITION[tag] > _BODY_POSITION:
             _eas.body_element(data, body, body_preferences)
-            continue
-        value = values.pop(tag, None)
-        if value is None:
+            body = None
+        value = values.pop(tag)
+        if not _supported(tag, version_text):
             continue
         if isinstance(value, etree._Element):
-            element = value
+            data.append(value)
         else:
-            element = etree.Element(tag)
-            element.text = _eas.clean(value)
-        if _eas.supported(element, version_text):
-            data.append(element)
-    if body is not None and data.find(f"{{{AIRSYNCBASE}}}Body") is None:
+            etree.SubElement(data, tag).text = _eas.clean(value)
+    if body is not None:
         _eas.body_element(data, body, body_preferences)
     for element in values.values():
         if isinstance(element, etree._Element) and _eas.supported(element, version_text):
@@ -543,26 +527,38 @@ def _serve(values: dict, body: Body | None, kept: dict, v: tuple[int, int],
     return data
 
 
+@functools.lru_cache(maxsize=None)
+def _supported(tag: str, version_text: str) -> bool:
+    """_eas.supported for a tag of _ORDER: asked a dozen times per contact served."""
+    return _eas.supported(etree.Element(tag), version_text)
+
+
 # ---------------------------------------------------------------------------
 # Columns and merge
 
-def columns(stored: bytes | str) -> dict:
+def columns(stored: bytes | str | Card) -> dict:
     """uid, file_as (FileAs, else "Last, First", else FN), display_name, email."""
-    card = _parse(stored)
-    display = _text_value(card.fn) if "fn" in card.contents else ""
+    return _columns(_parse(stored))
+
+
+def _columns(card: Card) -> dict:
+    fn = card.first("FN")
+    display = fn.text() if fn is not None else ""
     file_as = ""
     for name, value, _ in _kept(card):
         if name == "X-BLUESYNC-EAS-CONTACTS-FILEAS":
             file_as = value
-    if not file_as and "n" in card.contents and isinstance(card.n.value, vobject.vcard.Name):
-        family, given = str(card.n.value.family or ""), str(card.n.value.given or "")
-        file_as = ", ".join(p for p in (family, given) if p)
+    n = card.first("N")
+    if not file_as and n is not None:
+        fields = [" ".join(p for p in parts if p) for parts in n.fields()[:2]] + ["", ""]
+        file_as = ", ".join(p for p in (fields[0], fields[1]) if p)
     emails = _classify_emails(card)
+    uid = card.first("UID")
     return {
-        "uid": _text_value(card.uid) if "uid" in card.contents else "",
+        "uid": uid.text() if uid is not None else "",
         "file_as": file_as or display,
         "display_name": display,
-        "email": _text_value(emails[0]).strip().lower() if emails else "",
+        "email": emails[0].text().strip().lower() if emails else "",
     }
 
 
@@ -571,31 +567,20 @@ def merge(stored: bytes | str, from_device: bytes | str) -> bytes:
     A device's Change applied to a stored vCard: what EAS carries comes
     from `from_device` (converted by from_eas); TEL, EMAIL and ADR lines EAS
     could not carry, every other property (groups and labels included), and
-    the stored UID stay.
+    the stored UID stay, written as they were read.
     """
     old = _parse(stored)
     new = _parse(from_device)
-    carried_phones = {id(line) for _, line in _classify_phones(old).values()}
-    carried_emails = {id(line) for line in _classify_emails(old)}
-    carried_addresses = {id(line) for line in _classify_addresses(old).values()}
-    if "uid" in old.contents:
-        new.contents.pop("uid", None)
-    for line in list(old.getChildren()):
-        name = line.name.upper()
-        if name in ("VERSION", "PRODID"):
-            continue
-        if name == "TEL" and id(line) in carried_phones:
-            continue
-        if name == "EMAIL" and id(line) in carried_emails:
-            continue
-        if name == "ADR" and id(line) in carried_addresses:
+    carried = {id(line) for _, line in _classify_phones(old).values()}
+    carried |= {id(line) for line in _classify_emails(old)}
+    carried |= {id(line) for line in _classify_addresses(old).values()}
+    if old.first("UID") is not None:
+        new.remove("UID")
+    for line in old.properties:
+        name = line.name
+        if name in ("VERSION", "PRODID") or id(line) in carried or name.startswith(_eas.X_EAS):
             continue
         if name in MAPPED_PROPERTIES and name not in ("TEL", "EMAIL", "ADR"):
             continue
-        if name.startswith(_eas.X_EAS):
-            continue
-        if name in new.contents and name not in ("TEL", "EMAIL", "ADR", "UID") and \
-                name.lower() in new.contents:
-            continue
-        new.add(line)
+        new.append(line)
     return new.serialize().encode("utf-8")
