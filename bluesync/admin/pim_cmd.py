@@ -5,8 +5,9 @@ and notes from and to iCalendar files (.ics).
 
 Import stores each entry in the standard form the sync serves (issue 7):
 
-- a .vcf is cut into its cards; each card is stored as it came (any vCard
-  version vobject reads), given a UID when it has none;
+- a .vcf is cut into its cards; each card is stored as it came (vCard
+  2.1, 3.0 or 4.0), given a UID when it has none; a card with a line
+  bluesync.items.vcard cannot read is rejected, naming the line;
 - an .ics is cut into one stored VCALENDAR per UID: a recurring event's
   master with its RECURRENCE-ID overrides, together with the VTIMEZONEs
   they use.  VEVENTs go to a calendar, VTODOs to a tasks and VJOURNALs to
@@ -41,6 +42,7 @@ from twisted.internet import threads
 
 from bluesync.config import ConfigError, load_config
 from bluesync.eas import pim, render
+from bluesync.items import vcard
 from bluesync.store import folders as F
 from bluesync.store.items import NewItem
 
@@ -90,63 +92,43 @@ class Entry:
     content: bytes = b""
     uid: str = ""
     error: str | None = None
+    card: vcard.Card | None = None      # a contact as read, so the check does not read it again
 
 
-_BEGIN_CARD = re.compile(r"^BEGIN:VCARD\s*$", re.IGNORECASE)
-_END_CARD = re.compile(r"^END:VCARD\s*$", re.IGNORECASE)
 _UID_LINE = re.compile(r"^(?:[A-Za-z0-9-]+\.)?UID[;:]", re.IGNORECASE)
 
 
 def read_vcards(text: str) -> list[Entry]:
     """
-    The cards of a .vcf, cut on their BEGIN and END lines (which are never
-    folded), so that one broken card is reported and the others kept.
+    The cards of a .vcf, so that one broken card is reported (with the
+    line that breaks it) and the others kept.
     """
     entries: list[Entry] = []
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    current: list[str] | None = None
-    start = 0
-    for number, line in enumerate(lines, 1):
-        if _BEGIN_CARD.match(line):
-            if current is not None:
-                entries.append(Entry("Contacts", f"card at line {start}", error="no END:VCARD before the next card"))
-            current, start = [line], number
-        elif current is not None:
-            current.append(line)
-            if _END_CARD.match(line):
-                entries.append(_card(current, f"card at line {start}"))
-                current = None
-        elif line.strip():
-            entries.append(Entry("Contacts", f"line {number}", error="text outside BEGIN:VCARD/END:VCARD"))
-    if current is not None:
-        entries.append(Entry("Contacts", f"card at line {start}", error="no END:VCARD"))
-    return _merge_stray(entries)
+    for found in vcard.read(text, strict=True):
+        if isinstance(found, vcard.VCardError):
+            if found.card_line is None:
+                entries.append(Entry("Contacts", f"line {found.line}", error=found.message))
+            elif found.line == found.card_line:
+                entries.append(Entry("Contacts", f"card at line {found.card_line}", error=found.message))
+            else:
+                entries.append(Entry("Contacts", f"card at line {found.card_line}", error=str(found)))
+        else:
+            entries.append(_card(found))
+    return entries
 
 
-def _merge_stray(entries: list[Entry]) -> list[Entry]:
-    """One report per run of text outside cards, not one per line."""
-    merged: list[Entry] = []
-    for entry in entries:
-        if (entry.error == "text outside BEGIN:VCARD/END:VCARD" and merged
-                and merged[-1].error == entry.error):
-            continue
-        merged.append(entry)
-    return merged
-
-
-def _card(lines: list[str], label: str) -> Entry:
-    uid = ""
-    has_uid = False
-    for line in lines:
-        if _UID_LINE.match(line):
-            has_uid = True
-            uid = line.split(":", 1)[1].strip() if ":" in line else ""
-    if not has_uid or not uid:
+def _card(card: vcard.Card) -> Entry:
+    """The card's Entry: its lines as they came, with a UID line added when it has none."""
+    label = f"card at line {card.line}"
+    lines = card.source
+    uid = card.first("UID")
+    uid = uid.text().strip() if uid is not None else ""
+    if not uid:
         uid = str(uuid.uuid4())
         lines = [line for line in lines if not _UID_LINE.match(line)]
         lines.insert(len(lines) - 1, f"UID:{uid}")
     content = ("\r\n".join(lines) + "\r\n").encode("utf-8")
-    return Entry("Contacts", label, content, uid)
+    return Entry("Contacts", label, content, uid, card=card)
 
 
 def _tzids(component) -> set[str]:
@@ -216,11 +198,13 @@ def read_calendar(data: bytes) -> list[Entry]:
 
 def check_all(entries: list[Entry], zone_name: str) -> list[tuple[Entry, object | None]]:
     """
-    L{check} every entry; a large file is checked by a pool of worker
-    processes (vobject takes a few milliseconds per card, so 5,000 cards
-    would take half a minute on one core).  Runs in a thread: it blocks.
+    L{check} every entry; a large calendar is checked by a pool of worker
+    processes (icalendar takes milliseconds per event).  Contacts are
+    checked here: a card takes a fraction of a millisecond, less than
+    what starting the pool would cost.  Runs in a thread: it blocks.
     """
-    if len(entries) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
+    if (len(entries) < PARALLEL_FROM or (os.cpu_count() or 1) < 2
+            or all(entry.klass == "Contacts" for entry in entries)):
         return _check_chunk(entries, zone_name)
     workers = min(os.cpu_count() or 1, 8)
     size = max(50, -(-len(entries) // (workers * 4)))
@@ -237,10 +221,10 @@ def _check_chunk(entries: list[Entry], zone_name: str) -> list[tuple[Entry, obje
 
 def _contact_item(entry: Entry, data) -> NewItem:
     """
-    A card's NewItem from its rendering: parsing a card is most of an
-    import's time (vobject), so it is parsed once, by the check, and the
-    columns pim.new_item would compute (UID, a name to list it by) are
-    read from what the check rendered.
+    A card's NewItem from its rendering: a card is read once, by
+    read_vcards, rendered once, by the check, and the columns
+    pim.new_item would compute (UID, a name to list it by) are read from
+    what the check rendered.
     """
     def value(name: str) -> str:
         return (data.findtext(f"{{Contacts:}}{name}") or "").strip()
@@ -259,7 +243,9 @@ def check(entry: Entry, tz) -> tuple[Entry, object | None]:
     if entry.error is not None:
         return entry, None
     try:
-        data = render.pim_render(entry.klass, entry.content, CHECK_VERSION, render.Reader(tz=tz))
+        # contacts.to_eas takes the card read_vcards read as well as its text.
+        content = entry.card if entry.card is not None else entry.content
+        data = render.pim_render(entry.klass, content, CHECK_VERSION, render.Reader(tz=tz))
         if entry.klass == "Contacts":
             new = _contact_item(entry, data)
         else:
@@ -351,7 +337,7 @@ async def _import(args, store) -> int:
     head = data.lstrip()[:40].upper()
     try:
         if head.startswith(b"BEGIN:VCARD") or path.suffix.lower() in (".vcf", ".vcard"):
-            entries = read_vcards(data.decode("utf-8-sig", errors="replace"))
+            entries = read_vcards(vcard.decode(data))
         elif head.startswith(b"BEGIN:VCALENDAR") or path.suffix.lower() in (".ics", ".ical", ".ifb"):
             entries = read_calendar(data)
         else:
@@ -368,6 +354,7 @@ async def _import(args, store) -> int:
             return _error(f"{target.name} holds {target.content_class.lower()}, not contacts, events, tasks or notes")
     report = Report()
     by_folder: dict[int, tuple[object, list]] = {}
+    defaults: dict[str, object] = {}       # class -> its default folder, looked up once, not once per entry
     seen: set[tuple[str, str]] = set()
     for entry, new in await threads.deferToThread(check_all, entries, _zone_name(args)):
         if new is not None and target is not None and entry.klass != target.content_class:
@@ -378,7 +365,9 @@ async def _import(args, store) -> int:
             report.rejected.append(entry)
             continue
         seen.add((entry.klass, entry.uid))
-        folder = target or await store.folders.by_type(account.id, DEFAULT_FOLDER[entry.klass])
+        folder = target or defaults.get(entry.klass)
+        if folder is None:
+            folder = defaults[entry.klass] = await store.folders.by_type(account.id, DEFAULT_FOLDER[entry.klass])
         by_folder.setdefault(folder.id, (folder, []))[1].append((entry, new))
     for folder, pending in by_folder.values():
         for start in range(0, len(pending), BATCH):
