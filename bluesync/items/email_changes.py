@@ -65,11 +65,15 @@ def _flag(element: etree._Element) -> Flag | None:
         found = element.find(f"{{{namespace}}}{name}")
         return found.text if found is not None else None
 
+    # MS-ASEMAIL 2.2.2.68: 0 cleared, 1 complete, 2 active; nothing else
+    # is stored (it would be served back to every other device).
     status_text = child(EMAIL, "FlagStatus") or child(EMAIL, "Status")
-    try:
-        status = int(status_text) if status_text is not None else 2
-    except ValueError:
-        raise ChangeError(f"bad flag status {status_text!r}") from None
+    if status_text is None:
+        status = 2
+    elif status_text.strip() in ("0", "1", "2"):
+        status = int(status_text)
+    else:
+        raise ChangeError(f"bad flag status {status_text[:40]!r}")
     if status == 0:
         return None
     reminder = child(TASKS, "ReminderSet")

@@ -271,6 +271,44 @@ class ClientChangeTests(SyncTestCase):
         self.assertEqual(server_ids(seen, "Change"), [server_id])
         self.assertEqual(text(seen.document, "//airsync:Change/airsync:ApplicationData/email:Read"), "1")
 
+    async def test_flag_and_categories_reach_other_device(self):
+        """A Flag with its task fields and Categories set on one device reach the other device field for field;
+        a flag Status outside 0-2 is refused with Status 6 and changes nothing."""
+        await self.deliver(message(1))
+        other = self.client_for("DEVICEB")
+        key_a, (server_id,) = await self.synced(self.client)
+        key_b, _ = await self.synced(other)
+        flag = ("<email:Flag><email:Status>2</email:Status><email:FlagType>Follow up</email:FlagType>"
+                "<tasks:StartDate>2026-12-01T00:00:00.000Z</tasks:StartDate>"
+                "<tasks:UtcStartDate>2026-12-01T00:00:00.000Z</tasks:UtcStartDate>"
+                "<tasks:DueDate>2026-12-03T00:00:00.000Z</tasks:DueDate>"
+                "<tasks:UtcDueDate>2026-12-03T00:00:00.000Z</tasks:UtcDueDate>"
+                "<tasks:ReminderSet>1</tasks:ReminderSet>"
+                "<tasks:ReminderTime>2026-12-02T08:00:00.000Z</tasks:ReminderTime></email:Flag>")
+        change = (f'<Change><ServerId>{server_id}</ServerId><ApplicationData xmlns:tasks="Tasks:">{flag}'
+                  "<email:Categories><email:Category>Work</email:Category><email:Category>Blue</email:Category>"
+                  "</email:Categories></ApplicationData></Change>")
+        answer = await self.sync(self.client, self.inbox.server_id, key_a, commands=change)
+        self.assertEqual(find(answer.document, "//airsync:Responses"), [])
+        key_a = text(answer.document, "//airsync:Collection/airsync:SyncKey")
+
+        seen = await self.sync(other, self.inbox.server_id, key_b)
+        key_b = text(seen.document, "//airsync:Collection/airsync:SyncKey")
+        data = "//airsync:Change/airsync:ApplicationData"
+        self.assertEqual(text(seen.document, f"{data}/email:Flag/email:Status"), "2")
+        self.assertEqual(text(seen.document, f"{data}/email:Flag/email:FlagType"), "Follow up")
+        self.assertEqual(text(seen.document, f"{data}/email:Flag/tasks:DueDate"), "2026-12-03T00:00:00.000Z")
+        self.assertEqual(text(seen.document, f"{data}/email:Flag/tasks:ReminderTime"), "2026-12-02T08:00:00.000Z")
+        self.assertEqual([c.text for c in find(seen.document, f"{data}/email:Categories/email:Category")],
+                         ["Work", "Blue"])
+
+        bad = (f'<Change><ServerId>{server_id}</ServerId><ApplicationData>'
+               "<email:Flag><email:Status>99999999999999999999</email:Status></email:Flag></ApplicationData></Change>")
+        answer = await self.sync(self.client, self.inbox.server_id, key_a, commands=bad)
+        self.assertEqual(text(answer.document, "//airsync:Responses/airsync:Change/airsync:Status"), "6")
+        unchanged = await other.post("Sync", sync_request(self.inbox.server_id, key_b))
+        self.assertEqual(unchanged.body, b"")
+
     async def test_delete_as_move(self):
         """A Delete with DeletesAsMoves moves the message to Deleted Items."""
         await self.deliver(message(1, "to the bin"))
