@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 from lxml import etree
 
@@ -186,13 +187,14 @@ class Device:
         self.folder_key = "0"
         self.items: list[str] = []
 
-    def send(self, command: str, body: bytes) -> tuple[int, bytes]:
+    def send(self, command: str, body: bytes, query: str = "",
+             content_type: str = "application/vnd.ms-sync.wbxml") -> tuple[int, bytes]:
         headers = {"Authorization": self.auth, "MS-ASProtocolVersion": self.version,
-                   "Content-Type": "application/vnd.ms-sync.wbxml", "User-Agent": "bluesync-fuzz/1"}
+                   "Content-Type": content_type, "User-Agent": "bluesync-fuzz/1"}
         if self.policy_key:
             headers["X-MS-PolicyKey"] = self.policy_key
         url = (f"/Microsoft-Server-ActiveSync?Cmd={command}&User=alice@example.org"
-               f"&DeviceId={self.device_id}&DeviceType=iPhone")
+               f"&DeviceId={self.device_id}&DeviceType=iPhone{query}")
         for attempt in range(2):
             try:
                 self.connection.request("POST", url, body, headers)
@@ -313,6 +315,36 @@ def byte_mutation(data: bytes, rng: random.Random) -> bytes:
     return bytes(data)
 
 
+# 12.1 sends mail as a raw MIME body with the options in the query string.
+LEGACY_SEND = ("SendMail", "SmartReply", "SmartForward")
+
+
+def legacy_send(device: Device, rng: random.Random, hostile: list[str]) -> tuple[str, str, bytes]:
+    """A 12.1 SendMail/SmartReply/SmartForward with a damaged MIME body or query."""
+    command = rng.choice(LEGACY_SEND)
+    lines = MIME.split(b"\r\n")
+    for _ in range(rng.randint(1, 3)):
+        choice = rng.randrange(5)
+        if choice == 0 and lines:
+            del lines[rng.randrange(len(lines))]
+        elif choice == 1:
+            lines.insert(rng.randrange(len(lines) + 1), rng.choice(hostile).encode() + b": " + b"x" * rng.choice((1, 999)))
+        elif choice == 2:
+            lines.insert(rng.randrange(len(lines) + 1), bytes(rng.randrange(256) for _ in range(rng.randint(1, 80))))
+        elif choice == 3:
+            lines = lines[: rng.randrange(len(lines) + 1)]
+        else:
+            lines.insert(0, b"Content-Type: multipart/mixed; boundary=" + rng.choice(hostile).encode())
+    item = rng.choice(device.items) if device.items and rng.random() < 0.8 else rng.choice(hostile)
+    folder = device.folders["inbox"] if rng.random() < 0.8 else rng.choice(hostile)
+    query = rng.choice(("&SaveInSent=T", "&SaveInSent=F", "&SaveInSent=" + rng.choice(hostile), ""))
+    if command != "SendMail":
+        query += f"&ItemId={item}&CollectionId={folder}"
+        if rng.random() < 0.2:
+            query += "&LongId=" + rng.choice(hostile)
+    return command, query, b"\r\n".join(lines)
+
+
 def deliver(port: int, count: int, start: int) -> None:
     with smtplib.LMTP("127.0.0.1", port) as lmtp:
         for n in range(start, start + count):
@@ -358,7 +390,8 @@ def main() -> int:
                 print(f"bluesync-admin user add failed:\n{added.stderr}")
                 return 1
         deliver(lmtp_port, 20, 0)
-        devices = [Device(http_port, "FUZZ141", "14.1"), Device(http_port, "FUZZ161", "16.1")]
+        devices = [Device(http_port, "FUZZ141", "14.1"), Device(http_port, "FUZZ161", "16.1"),
+                   Device(http_port, "FUZZ121", "12.1")]
         for device in devices:
             device.provision()
             device.folder_sync()
@@ -376,7 +409,14 @@ def main() -> int:
         delivered = 20
         started = time.perf_counter()
         for n in range(args.requests):
-            device = devices[n % 2]
+            device = devices[n % len(devices)]
+            if device.version == "12.1" and rng.random() < 0.2:
+                command, query, body = legacy_send(device, rng, hostile)
+                status, data = device.send(command, body, quote(query, safe="&="), "message/rfc822")
+                codes[command + " 12.1"][status] += 1
+                if status >= 500 and status != 503:
+                    failures.append((command, status, query + "\n" + body.decode("latin-1")))
+                continue
             name = rng.choice(list(TEMPLATES))
             command = COMMAND_OF[name]
             tree = etree.fromstring(device.fill(TEMPLATES[name], n).encode())
@@ -400,6 +440,11 @@ def main() -> int:
                     continue
                 for element in answer.iter("{*}Status"):
                     statuses[command][element.text] += 1
+                    # Every Status the server writes is a small number; a
+                    # hostile one here was stored and is being served back.
+                    if not (element.text or "").isdigit() or len(element.text) > 3:
+                        failures.append((name, f"served Status {element.text!r}",
+                                         etree.tostring(tree, pretty_print=True).decode()))
                 device.learn(answer)
                 if any(e.text in ("3", "12") for e in answer.iter("{AirSync:}Status")) or \
                         any(e.text == "9" for e in answer.iter("{FolderHierarchy:}Status")):
