@@ -21,9 +21,8 @@ from bluesync.items.email import MessageSummary, prepare
 from bluesync.items.records import to_record
 from bluesync.mail import calendar_ingest
 from bluesync.store.accounts import Account
-from bluesync.store.folders import INBOX
 from bluesync.store.fulltext import SearchText
-from bluesync.store.items import NewItem
+from bluesync.store.items import MissingFolder, NewItem
 
 CONTENT_CLASS = "Email"
 
@@ -86,19 +85,17 @@ async def deliver_item(store, recipients: Iterable[Account], item: NewItem) -> l
 
     @raise NoInbox: if an account has no Inbox (nothing is stored).
     """
-    targets = []
     accounts = []
     seen = set()
     for account in recipients:
-        if account.id in seen:
-            continue
-        seen.add(account.id)
-        accounts.append(account)
-        inbox = await store.folders.by_type(account.id, INBOX)
-        if inbox is None:
-            raise NoInbox(account.address)
-        targets.append((account.id, inbox.id))
-    item_ids = await store.items.deliver(targets, item)
+        if account.id not in seen:
+            seen.add(account.id)
+            accounts.append(account)
+    try:
+        # None: the store finds each Inbox in the statement that delivers.
+        item_ids = await store.items.deliver([(account.id, None) for account in accounts], item)
+    except MissingFolder as e:
+        raise NoInbox(next(a.address for a in accounts if a.id == e.args[0])) from None
     await calendar_ingest.process(store, accounts, item.content, message_class=item.columns.get("message_class"))
     return item_ids
 

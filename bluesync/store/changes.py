@@ -20,6 +20,14 @@ def folder_payload(account_id: int, folder_id: int) -> str:
     return f"f {account_id} {folder_id}"
 
 
+def folder_payload_sql(account: str, folder: str) -> str:
+    """
+    L{folder_payload} built by PostgreSQL from two SQL expressions, for a
+    statement that stamps folders and notifies by itself.
+    """
+    return f"concat_ws(' ', 'f', {account}, {folder})"
+
+
 def hierarchy_payload(account_id: int) -> str:
     return f"h {account_id}"
 

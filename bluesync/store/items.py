@@ -16,8 +16,9 @@ from typing import Any, Iterable
 import psycopg2
 from psycopg2 import errors as pg_errors
 
-from bluesync.store.changes import stamp
+from bluesync.store.changes import CHANNEL, folder_payload_sql, stamp
 from bluesync.store.database import Database, Transaction
+from bluesync.store.folders import INBOX
 from bluesync.store.fulltext import VECTOR_SQL, SearchText
 
 ADD, CHANGE, DELETE, SOFT_DELETE = "add", "change", "delete", "softdelete"
@@ -183,6 +184,24 @@ def parse_server_id(server_id: str | None) -> tuple[int, int] | None:
     return int(folder), int(item)
 
 
+def _new_row(new: NewItem, origin_device: int | None = None,
+             client_id: str | None = None) -> tuple[list[str], list[Any]]:
+    """
+    The items columns a new item sets besides its place (account, folder,
+    modseqs) and its words, with their values.
+    """
+    unknown = set(new.columns) - _ITEM_COLUMNS
+    if unknown:
+        raise ValueError(f"unknown item columns {sorted(unknown)}")
+    names = ["content_class", "content", "summary", "read", "flag", "categories", "origin_device", "client_id",
+             "rendition", *new.columns]
+    values = [new.content_class, psycopg2.Binary(new.content), json.dumps(new.summary), new.read,
+              json.dumps(new.flag) if new.flag else None, list(new.categories), origin_device, client_id,
+              json.dumps(new.rendition) if new.rendition is not None else None,
+              *(psycopg2.Binary(v) if isinstance(v, (bytes, bytearray)) else v for v in new.columns.values())]
+    return names, values
+
+
 def _state_assignments(sets: list, params: list, read, flag, set_flag: bool, categories) -> None:
     """
     The SET clauses for an item's shared state (read, flag, categories),
@@ -208,18 +227,10 @@ class ItemStore:
         """
         Store one item inside a caller's transaction; return its id.
         """
+        names, values = _new_row(new, origin_device, client_id)
         (modseq,) = await stamp(transaction, account_id, folder_id)
-        columns = {k: v for k, v in new.columns.items() if k in _ITEM_COLUMNS}
-        unknown = set(new.columns) - _ITEM_COLUMNS
-        if unknown:
-            raise ValueError(f"unknown item columns {sorted(unknown)}")
-        names = ["account_id", "folder_id", "modseq", "created_modseq", "content_class", "content",
-                 "summary", "read", "flag", "categories", "origin_device", "client_id", "rendition", *columns]
-        values = [account_id, folder_id, modseq, modseq, new.content_class, psycopg2.Binary(new.content),
-                  json.dumps(new.summary), new.read, json.dumps(new.flag) if new.flag else None,
-                  list(new.categories), origin_device, client_id,
-                  json.dumps(new.rendition) if new.rendition is not None else None,
-                  *(psycopg2.Binary(v) if isinstance(v, (bytes, bytearray)) else v for v in columns.values())]
+        names = ["account_id", "folder_id", "modseq", "created_modseq", *names]
+        values = [account_id, folder_id, modseq, modseq, *values]
         placeholders = ["%s"] * len(names)
         if new.search is not None:
             names.append("search")
@@ -231,16 +242,60 @@ class ItemStore:
         )
         return row[0]
 
-    async def deliver(self, targets: Iterable[tuple[int, int]], new: NewItem) -> list[int]:
+    async def deliver(self, targets: Iterable[tuple[int, int | None]], new: NewItem) -> list[int]:
         """
         Store one message in several (account, folder) targets, all or
-        nothing: an MTA is told 250 only once every copy is committed.
+        nothing: an MTA is told 250 only once every copy is committed.  A
+        folder of None is the account's Inbox.  Returns the new item ids
+        in the order of C{targets}.
+
+        One statement in autocommit, so one round trip and its own
+        transaction: a delivery is bound by round trips, and the five
+        statements of L{insert} (plus BEGIN, NOTIFY and COMMIT) cost more
+        than storing the message.  It keeps the rules of L{stamp}: the
+        folder rows are locked (in id order, so two deliveries to the same
+        accounts never deadlock) and bumped, each copy is stamped with its
+        folder's new modseq, and the NOTIFY is sent by the same statement,
+        so on commit.  The words are turned into a vector once for all
+        copies.
+
+        @raise MissingFolder: a target folder (or Inbox) does not exist;
+            nothing is stored.
         """
-
-        async def work(transaction: Transaction) -> list[int]:
-            return [await self.insert(transaction, account_id, folder_id, new) for account_id, folder_id in targets]
-
-        return await self._database.transaction(work)
+        targets = list(targets)
+        accounts = [account_id for account_id, _ in targets]
+        if not targets:
+            return []
+        if len(set(accounts)) != len(accounts):
+            raise ValueError("one copy per account")
+        names, values = _new_row(new)
+        vector, vector_values = "NULL::tsvector", []
+        if new.search is not None:
+            vector, vector_values = VECTOR_SQL, list(new.search.parameters())
+        rows = await self._database.query(
+            "WITH wanted AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS w(account_id, folder_id)),"
+            # by_type(INBOX) for a folder of None: the account's first live Inbox.
+            " target AS (SELECT w.account_id, f.id FROM wanted w CROSS JOIN LATERAL (SELECT id FROM folders f"
+            "  WHERE f.account_id = w.account_id AND (f.id = w.folder_id"
+            f"   OR w.folder_id IS NULL AND f.type = {INBOX} AND NOT f.deleted) ORDER BY f.id LIMIT 1) f),"
+            " locked AS (SELECT id FROM folders WHERE id IN (SELECT id FROM target) ORDER BY id FOR UPDATE),"
+            " stamped AS (UPDATE folders f SET modseq = f.modseq + 1 FROM locked l"
+            "  WHERE f.id = l.id AND (SELECT count(*) FROM target) = %s"
+            f"  RETURNING f.id, f.account_id, f.modseq, pg_notify(%s, {folder_payload_sql('f.account_id', 'f.id')})),"
+            f" words AS (SELECT {vector} AS search),"
+            f" added AS (INSERT INTO items (account_id, folder_id, modseq, created_modseq, {', '.join(names)}, search)"
+            f" SELECT s.account_id, s.id, s.modseq, s.modseq, {', '.join(['%s'] * len(values))}, words.search"
+            " FROM stamped s, words RETURNING account_id, id)"
+            " SELECT t.account_id, a.id FROM target t LEFT JOIN added a ON a.account_id = t.account_id",
+            [accounts, [folder_id for _, folder_id in targets], len(targets), CHANNEL, *vector_values, *values],
+        )
+        stored = dict(rows)
+        missing = [account_id for account_id in accounts if account_id not in stored]
+        if missing:
+            raise MissingFolder(missing[0])
+        if None in stored.values():
+            raise LookupError("a target folder went away during the delivery")
+        return [stored[account_id] for account_id in accounts]
 
     async def get(self, account_id: int, item_id: int, with_content: bool = True) -> Item | None:
         content_column = _CONTENT if with_content else ""
@@ -749,6 +804,13 @@ class ItemStore:
             return len(ids)
 
         return await self._database.transaction(work)
+
+
+class MissingFolder(LookupError):
+    """
+    A delivery's target folder (or Inbox) does not exist; the argument is
+    its account id.
+    """
 
 
 class ItemLocked(Exception):

@@ -12,7 +12,7 @@ from bluesync.items.email import MessageSummary, parse_message
 from bluesync.items.records import from_record
 from bluesync.mail.delivery import NoInbox, deliver, new_email_item, summary_record
 from bluesync.store.folders import INBOX
-from bluesync.store.items import NewItem
+from bluesync.store.items import MissingFolder, NewItem
 from tests.support import DatabaseTestCase
 
 RECEIVED = datetime(2024, 5, 14, 7, 31, 2, tzinfo=timezone.utc)
@@ -127,3 +127,42 @@ class DeliverTests(DatabaseTestCase):
         [item_id] = await self.store.items.deliver([(self.alice.id, inbox.id)], item)
         stored = await self.store.items.get(self.alice.id, item_id)
         self.assertEqual(stored.summary["subject"], "ab?")
+
+    async def test_no_inbox_stamps_nothing(self):
+        """
+        The failed delivery names the account without an Inbox and leaves
+        the others' Inbox counters where they were: no Sync or Ping sees a
+        change that was never stored.
+        """
+        await self.database.execute("UPDATE folders SET deleted = true WHERE account_id = %s AND type = %s",
+                                    (self.bob.id, INBOX))
+        before = await self.inbox(self.alice)
+        with self.assertRaises(NoInbox) as raised:
+            await deliver(self.store, [self.alice, self.bob], MESSAGE, RECEIVED)
+        self.assertEqual(str(raised.exception), "bob@example.org")
+        self.assertEqual((await self.inbox(self.alice)).modseq, before.modseq)
+
+    async def test_every_copy_searchable(self):
+        """Each recipient's copy carries the words: subject, people and body."""
+        ids = await deliver(self.store, [self.alice, self.bob], MESSAGE, RECEIVED)
+        rows = await self.database.query(
+            "SELECT id FROM items WHERE search @@ to_tsquery('bluesync_search', 'quarterly & zurich & attached')"
+            " ORDER BY id")
+        self.assertEqual([row[0] for row in rows], sorted(ids))
+
+    async def test_into_given_folder(self):
+        """A target folder given by id is stamped and receives the copy, whatever its type."""
+        junk = next(f for f in await self.store.folders.list(self.alice.id) if f.name == "Junk Email")
+        [item_id] = await self.store.items.deliver([(self.alice.id, junk.id)], new_email_item(MESSAGE, RECEIVED))
+        item = await self.store.items.get(self.alice.id, item_id, with_content=False)
+        after = await self.store.folders.get(self.alice.id, junk.id)
+        self.assertEqual((item.folder_id, item.modseq), (junk.id, after.modseq))
+        self.assertEqual(await self.store.items.count(self.alice.id, (await self.inbox(self.alice)).id), 0)
+
+    async def test_folder_of_another_account_refused(self):
+        """A folder id of another account is no target: nothing is stored."""
+        bobs_inbox = await self.inbox(self.bob)
+        with self.assertRaises(MissingFolder):
+            await self.store.items.deliver([(self.alice.id, bobs_inbox.id)], new_email_item(MESSAGE, RECEIVED))
+        self.assertEqual(await self.store.items.count(self.bob.id, bobs_inbox.id), 0)
+        self.assertEqual((await self.inbox(self.bob)).modseq, bobs_inbox.modseq)
