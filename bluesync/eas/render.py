@@ -104,6 +104,16 @@ def application_data(item: Item, server_id: str, version: str, options: SyncOpti
     return None
 
 
+def needs_raw(options: SyncOptions) -> bool:
+    """
+    Whether serving email with C{options} may need the raw message even
+    when the store kept a rendition: only to send MIME (MS-ASAIRS Type 4),
+    which MIMESupport must allow.  Meeting messages always need it, which
+    the store knows (L{bluesync.store.items.ItemStore.changes}).
+    """
+    return bool(options.mime_support) and any(p.type == email.BODY_MIME for p in options.body_preferences)
+
+
 MEETING_CLASSES = ("IPM.Schedule.Meeting.Request", "IPM.Schedule.Meeting.Canceled")
 
 

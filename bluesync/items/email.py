@@ -285,7 +285,14 @@ def _el(parent: etree._Element, namespace: str, name: str,
         text: object | None = None) -> etree._Element:
     element = etree.SubElement(parent, f"{{{namespace}}}{name}")
     if text is not None:
-        element.text = _XML_INVALID.sub("", str(text))
+        text = str(text)
+        try:
+            element.text = text
+        except ValueError:
+            # lxml checks every text it is given and refuses exactly what
+            # _XML_INVALID matches, so only text that needs cleaning pays
+            # for a second scan (a 5 KB body cost twice its setting).
+            element.text = _XML_INVALID.sub("", text)
     return element
 
 

@@ -97,9 +97,13 @@ class SyncEngine:
         return await self._store.sync_states.get(device_pk, folder.id, key)
 
     async def collect(self, account_id: int, folder: Folder, state: SyncState, window: int,
-                      filter_type: int, with_content: bool = True) -> Batch:
+                      filter_type: int, with_content: bool = True, raw_if_rendered: bool = True,
+                      folder_is_current: bool = False) -> Batch:
         """
-        The next changes for the device, at most C{window} of them.
+        The next changes for the device, at most C{window} of them (see
+        L{ItemStore.changes} for C{raw_if_rendered}).  C{folder_is_current}:
+        C{folder} was read after the request's own writes to it, so its
+        modseq says whether anything changed after the state.
         """
         now = self.now()
         backlog = list(state.state.get("backlog", ()))
@@ -125,10 +129,19 @@ class SyncEngine:
             if window <= 0:
                 batch.more_available = True
                 return batch
+        if folder_is_current and folder.modseq <= state.modseq:
+            # Every change stamps the folder: nothing happened after the
+            # state as of the folder's reading, so there is nothing to ask
+            # (most Syncs end here).  What commits after that reading is
+            # found by the next Sync, as if it had committed after the
+            # changes query; its NOTIFY wakes the device for it.  (After
+            # the device's own writes the full query runs: its upto moves
+            # the state past them.)
+            return batch
         own = {int(k): v for k, v in state.state.get("own", {}).items()}
         found = await self._store.items.changes(
             account_id, folder.id, state.modseq, window, with_content=with_content,
-            item_filter=item_filter(folder.content_class, filter_type, now),
+            item_filter=item_filter(folder.content_class, filter_type, now), raw_if_rendered=raw_if_rendered,
         )
         for change in found.changes:
             mine = own.get(change.item_id)

@@ -3,6 +3,7 @@ Tests for L{bluesync.items.email} and L{bluesync.items.mime}.
 """
 
 import base64
+import dataclasses
 import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -783,6 +784,21 @@ class BodyTests(SynchronousTestCase):
         """Characters XML cannot carry are dropped from the body."""
         body = body_of(serve(plain_message("a\x00b\x0cc\x1bd")))
         self.assertEqual(body["Data"], "abcd")
+
+    def test_controlCharactersDroppedFromFields(self):
+        """
+        A stored summary field with characters XML cannot carry (a control
+        character, an unpaired surrogate) is served without them, and the
+        fields beside it are untouched.
+        """
+        raw = plain_message("hello")
+        summary = dataclasses.replace(parse_message(raw, RECEIVED), subject="a\x1bb\udcffc",
+                                      thread_topic="t\x00opic", display_to="Bob")
+        data = serve(raw, summary=summary)
+        self.assertEqual(child(data, "Email", "Subject").text, "abc")
+        self.assertEqual(child(data, "Email", "ThreadTopic").text, "topic")
+        self.assertEqual(child(data, "Email", "DisplayTo").text, "Bob")
+        wbxml.encode(data)
 
     def test_bodyHelpers(self):
         """plain_body and html_body serve other modules."""

@@ -382,7 +382,8 @@ class SyncHandler:
         batch = None
         if get_changes:
             batch = await self.engine.collect(
-                self.account.id, folder, state, self._window(request, collection), options.filter_type
+                self.account.id, folder, state, self._window(request, collection), options.filter_type,
+                raw_if_rendered=render.needs_raw(options), folder_is_current=not collection.commands,
             )
             # The engine skips the device's changes of earlier requests;
             # those of this request must not be echoed either.
