@@ -160,6 +160,31 @@ class InitialSyncTests(SyncTestCase):
         self.assertEqual(answer.code, 200)
         self.assertEqual(text(answer.document, "//airsync:Add/airsync:ApplicationData/email:Subject"), "Via empty sync")
 
+    async def test_partial_request_merges_cached_collections(self):
+        """A Partial Sync naming only Contacts also answers the Inbox of the last full request, at its current key
+        (MS-ASCMD 2.2.3.130)."""
+        inbox_key = await self.first_key(self.client)
+        contacts = await self.store.folders.by_type(self.account.id, F.CONTACTS)
+        contacts_key = await self.first_key(self.client, contacts.server_id, options="")
+        both = ('<Sync xmlns="AirSync:"><Collections>'
+                f"<Collection><SyncKey>{inbox_key}</SyncKey><CollectionId>{self.inbox.server_id}</CollectionId>"
+                "</Collection>"
+                f"<Collection><SyncKey>{contacts_key}</SyncKey><CollectionId>{contacts.server_id}</CollectionId>"
+                "</Collection></Collections></Sync>")
+        answer = await self.client.post("Sync", both)
+        self.assertEqual(answer.body, b"")
+        await self.deliver(message(3, "Via partial sync"))
+        partial = ('<Sync xmlns="AirSync:"><Collections>'
+                   f"<Collection><SyncKey>{contacts_key}</SyncKey><CollectionId>{contacts.server_id}</CollectionId>"
+                   "</Collection></Collections><Partial/></Sync>")
+        answer = await self.client.post("Sync", partial)
+        self.assertEqual(answer.code, 200)
+        collections = {text(c, "airsync:CollectionId"): c for c in find(answer.document, "//airsync:Collection")}
+        self.assertEqual(find(collections[contacts.server_id], "airsync:Commands"), [])
+        self.assertEqual(
+            text(collections[self.inbox.server_id], "airsync:Commands/airsync:Add/airsync:ApplicationData/email:Subject"),
+            "Via partial sync")
+
     async def test_empty_request_without_history(self):
         """An empty Sync with nothing to repeat gets Status 13."""
         await self.prepare(self.client)
