@@ -104,6 +104,9 @@ class ActiveSyncResource:
         except RequestError as e:
             log.info("bad request from {account}: {error}", account=self.account.address, error=str(e))
             return Response(400)
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        # This frame lives as long as the request, minutes for a held Ping.
+        del headers, query
         self.command = eas_request.command
         handler = self.commands.get(eas_request.command)
         if handler is None:
@@ -121,12 +124,12 @@ class ActiveSyncResource:
                      count=guard.working(self.account.id))
             return access.busy(BUSY_RETRY_AFTER)
         try:
-            return await self._admitted(request, eas_request, handler, headers)
+            return await self._admitted(request, eas_request, handler, content_type)
         finally:
             if guard is not None:
                 guard.release(self.account.id)
 
-    async def _admitted(self, request, eas_request, handler, headers) -> Response:
+    async def _admitted(self, request, eas_request, handler, content_type: str) -> Response:
         body = request.content.read() if request.content is not None else b""
         limit = self.server.config.server.max_request_body
         if limit and len(body) > limit:
@@ -139,6 +142,8 @@ class ActiveSyncResource:
             http_request=request,
             body=body,
         )
+        # The command may drop ctx.body once it has read it (a held Ping does).
+        del body
         config = self.server.config
         try:
             ctx.device = await self.server.store.devices.touch(
@@ -161,10 +166,9 @@ class ActiveSyncResource:
         refusal = await access.check(ctx)
         if refusal is not None:
             return refusal
-        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if body and content_type != "message/rfc822":
+        if ctx.body and content_type != "message/rfc822":
             try:
-                ctx.document = wbxml.decode(body)
+                ctx.document = wbxml.decode(ctx.body)
             except wbxml.WBXMLError as e:
                 log.info(
                     "{account} {device} {command}: malformed WBXML: {error}",

@@ -29,8 +29,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from txpostgres import txpostgres
 
-from bluesync.push.notifier import Notifier
-from bluesync.store.changes import CHANNEL
+from bluesync.push.notifier import Notifier, sync_key
+from bluesync.store.changes import CHANNEL, HELD_PING, HELD_SYNC
 from bluesync.store.database import DatabaseUnavailable, safe_dsn
 
 log = Logger()
@@ -44,7 +44,8 @@ _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10
 def dispatch(notifier: Notifier, payload: str) -> None:
     """
     Apply one notification payload ("f <account> <folder>", "h <account>",
-    "d <account> <device_pk>", see L{bluesync.store.changes}).  A payload we
+    "d <account> <device_pk>", "p|s <account> <device_pk> <hold sequence>",
+    see L{bluesync.store.changes}).  A payload we
     cannot read is logged and ignored: it may come from a newer bluesync
     sharing the database.
     """
@@ -59,6 +60,10 @@ def dispatch(notifier: Notifier, payload: str) -> None:
         notifier.notify_hierarchy(numbers[0])
     elif kind == "d" and len(numbers) == 2:
         notifier.notify_device(numbers[0], numbers[1])
+    elif kind == HELD_PING and len(numbers) == 3:
+        notifier.notify_held(numbers[0], numbers[1], numbers[2])
+    elif kind == HELD_SYNC and len(numbers) == 3:
+        notifier.notify_held(numbers[0], sync_key(numbers[1]), numbers[2])
     else:
         log.warn("ignoring unknown change notification {payload!r}", payload=payload)
 

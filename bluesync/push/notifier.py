@@ -21,6 +21,25 @@ tuple ending with it when a device may hold one waiter per kind of request
 (Sync with Wait uses C{("sync", device_pk)}); L{Notifier.notify_device}
 reaches every waiter of the device whatever the kind.
 
+Superseding across processes.  A phone whose connection died silently
+(NAT) reconnects, maybe to another bluesync process on the same database,
+and its old request lingers there until its heartbeat.  So a request about
+to be held announces itself: one UPDATE bumps the device's hold sequence
+and NOTIFYs it ("p" for a Ping, "s" for a Sync wait, see
+L{bluesync.store.changes}), and every process ends the device's request of
+that kind held before it (L{Notifier.notify_held}).  Which request is older
+is decided by the sequence, never by arrival: the row lock serialises the
+bumps and PostgreSQL delivers notifications in commit order, but the
+listener connection and the pooled one that ran the UPDATE are different
+sockets, so a process may hear of the older request's announcement after
+it registered the newer one, or hear of its own announcement before the
+UPDATE's answer.  The rule: a waiter whose own sequence is known ends on a
+higher one; a waiter whose sequence is not known yet remembers the highest
+it heard, and ends when its own turns out lower (L{Notifier.sequenced}).
+Should two announcements of one device race on the row lock, the newer
+request may get the lower number and end with Status 1: the phone simply
+asks again, and that request wins.
+
 Race-free use: register before reading the store, then await::
 
     waiting = notifier.wait(account_id, folder_ids, device_pk, timeout)
@@ -88,6 +107,13 @@ HIERARCHY_WAKEUP = Wakeup(CHANGED, hierarchy=True)
 DeviceKey = Hashable
 
 
+def sync_key(device_pk: int) -> tuple:
+    """
+    The key of a device's Sync wait: it may hold one beside its Ping.
+    """
+    return ("sync", device_pk)
+
+
 def _device_pk(device_key: DeviceKey):
     return device_key[-1] if isinstance(device_key, tuple) else device_key
 
@@ -108,6 +134,10 @@ class _Waiter(Deferred):
         self.hierarchy = hierarchy
         self.timer = None
         self.registered = True
+        # This request's hold sequence once its announcement committed, and
+        # the highest announced for its key while that was not known.
+        self.sequence = None
+        self.newest = 0
 
 
 class Notifier:
@@ -125,7 +155,7 @@ class Notifier:
         self._stopped = False
 
     def wait(self, account_id: int, folder_ids: Iterable[int], device_key: DeviceKey, timeout: float,
-             *, hierarchy: bool = True) -> Deferred:
+             *, hierarchy: bool = True, follows: Deferred | None = None) -> Deferred:
         """
         Wait until a watched folder of the account changes, or C{timeout}
         seconds pass.
@@ -134,6 +164,9 @@ class Notifier:
         @param device_key: the device's row id, or a tuple ending with it
             (see the module docstring); one waiter per key.
         @param hierarchy: also fire when the account's folder hierarchy changes.
+        @param follows: the previous waiter of the same request, when it
+            waits again after a wake-up: the new one carries on its hold
+            sequence (L{sequenced}).
         @return: a Deferred firing with a L{Wakeup} (false for timeout,
             superseded, device and shutdown); it never errbacks except with
             C{CancelledError} when cancelled, which unregisters it.
@@ -146,9 +179,14 @@ class Notifier:
         folders = tuple(dict.fromkeys(folder_ids))
         waiter = _Waiter(self, account_id, folders if len(folders) <= 16 else frozenset(folders),
                          device_key, hierarchy)
+        if isinstance(follows, _Waiter):
+            waiter.sequence = follows.sequence
+            waiter.newest = follows.newest
         waiter.timer = self._clock.callLater(max(timeout, 0), self._fire, waiter, TIMED_OUT)
         self._accounts.setdefault(account_id, []).append(waiter)
         self._devices[device_key] = waiter
+        if waiter.sequence is not None and waiter.newest > waiter.sequence:
+            self._fire(waiter, SUPERSEDED_WAKEUP)
         return waiter
 
     def notify_folder(self, account_id: int, folder_id: int) -> int:
@@ -191,6 +229,38 @@ class Notifier:
         for waiter in fired:
             self._fire(waiter, DEVICE_WAKEUP)
         return len(fired)
+
+    def notify_held(self, account_id: int, device_key: DeviceKey, sequence: int) -> int:
+        """
+        The device announced a new request of this kind with hold sequence
+        C{sequence} (held here or in another process): end ours with
+        L{SUPERSEDED} if it is older.  Returns how many fired (0 or 1).
+        """
+        waiter = self._devices.get(device_key)
+        if waiter is None or waiter.account_id != account_id:
+            return 0
+        if waiter.sequence is None:
+            # Our own announcement has not answered yet: this one may be
+            # older or newer than ours, sequenced() decides.
+            if sequence > waiter.newest:
+                waiter.newest = sequence
+            return 0
+        if sequence <= waiter.sequence:
+            return 0
+        self._fire(waiter, SUPERSEDED_WAKEUP)
+        return 1
+
+    def sequenced(self, waiting: Deferred | None, sequence: int) -> None:
+        """
+        The request waiting on C{waiting} (a Deferred from L{wait}) was
+        announced with hold sequence C{sequence}; end it at once if a newer
+        request of its device was announced meanwhile.
+        """
+        if not isinstance(waiting, _Waiter):
+            return
+        waiting.sequence = sequence
+        if waiting.newest > sequence:
+            self._fire(waiting, SUPERSEDED_WAKEUP)
 
     def recheck_all(self) -> int:
         """

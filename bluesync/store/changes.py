@@ -36,6 +36,23 @@ def device_payload(account_id: int, device_pk: int) -> str:
     return f"d {account_id} {device_pk}"
 
 
+# A device holds a new request: "p" a Ping, "s" a Sync with Wait, followed
+# by "<account> <device_pk> <hold sequence>".  The device's older request
+# of the same kind, wherever it is held, is answered (see
+# bluesync.push.notifier for the ordering rule).
+HELD_PING = "p"
+HELD_SYNC = "s"
+
+
+def held_payload(kind: str, account_id: int, device_pk: int, sequence: int) -> str:
+    return f"{kind} {account_id} {device_pk} {sequence}"
+
+
+# The same payload built by PostgreSQL from the devices row being updated
+# (aliased "d"), for statements that learn the sequence as they bump it.
+HELD_PAYLOAD_SQL = "concat_ws(' ', %s::text, d.account_id, d.id, d.hold_seq)"
+
+
 async def stamp(transaction: Transaction, account_id: int, folder_id: int, count: int = 1) -> list[int]:
     """
     Reserve C{count} consecutive modseqs in a folder; return them in order.

@@ -11,14 +11,20 @@ check.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, fields
 from datetime import datetime
 
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
 from bluesync.store import audit
 from bluesync.store.audit import AuditEntry
-from bluesync.store.changes import CHANNEL, device_payload
+from bluesync.store.changes import CHANNEL, HELD_PAYLOAD_SQL, HELD_PING, HELD_SYNC, device_payload
 from bluesync.store.database import Database, Transaction
 from bluesync.store.rules import RULE_JOIN, RULE_MATCH
+
+log = Logger()
 
 
 class TooManyDevices(Exception):
@@ -78,6 +84,21 @@ _COLUMNS = ", ".join(["d." + name for name in _TABLE_FIELDS] + list(RULE_MATCH))
 _SELECT = ", ".join(["d." + name for name in _TABLE_FIELDS] + ["m.id", "m.action"])
 _FROM = f"devices d {RULE_JOIN}"
 
+# Columns whose few values repeat over thousands of devices: each Device
+# shares one string per value instead of holding its own copy, which every
+# held Ping would otherwise keep for minutes.
+_SHARED = frozenset(
+    _TABLE_FIELDS.index(name)
+    for name in ("device_type", "user_agent", "protocol_version", "wipe", "model", "os", "os_language",
+                 "mobile_operator", "last_command", "access", "access_reason", "autoblock_reason", "notice")
+)
+
+
+def _device(row) -> Device:
+    return Device(*[sys.intern(value) if i in _SHARED and type(value) is str else value
+                    for i, value in enumerate(row)])
+
+
 # The access states a device may be given.
 ACCESS_STATES = ("allowed", "blocked", "quarantined")
 
@@ -93,9 +114,58 @@ INFORMATION_FIELDS = (
 )
 
 
+# Most ping_until clears written by one statement.
+RELEASE_BATCH = 1000
+
+
 class DeviceStore:
     def __init__(self, database: Database) -> None:
         self._database = database
+        # Ping ends whose ping_until clear is not written yet (ping_released).
+        self._releases: list[tuple[int, datetime]] = []
+        self._releasing = False
+        # Writes nobody awaits (in_background), until they are done.
+        self._pending: set[Deferred] = set()
+        self._settling: list[Deferred] = []
+
+    def in_background(self, coroutine) -> Deferred:
+        """
+        Run a write of this store that the request does not wait for (it
+        announces a held request, or clears ping_until after the answer);
+        L{settle} waits for it.
+        """
+        running = Deferred.fromCoroutine(coroutine)
+        if not running.called:
+            self._pending.add(running)
+            running.addBoth(self._finished, running)
+        return running
+
+    def _finished(self, result, running: Deferred):
+        self._pending.discard(running)
+        if not self._pending:
+            settling, self._settling = self._settling, []
+            for idle in settling:
+                idle.callback(None)
+        return result
+
+    async def settle(self) -> None:
+        """
+        Wait until no background write is running, including those that a
+        finished one's callbacks start (the reactor turn lets them).  For
+        tests, which close the pool as soon as the last answer is in; a
+        server that stops may drop them (ping_until expires by itself).
+        """
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        while True:
+            while self._pending:
+                idle: Deferred = Deferred()
+                self._settling.append(idle)
+                await idle
+            await deferLater(reactor, 0, lambda: None)
+            if not self._pending:
+                return
 
     async def touch(self, account_id: int, device_id: str, device_type: str, user_agent: str,
                     protocol_version: str, command: str, *, new_access: str = "allowed",
@@ -118,7 +188,7 @@ class DeviceStore:
             (account_id, device_id, TOUCH_INTERVAL, device_type, protocol_version, user_agent, user_agent),
         )
         if row is not None:
-            return Device(*row)
+            return _device(row)
         row = await self._database.query_one(
             "UPDATE devices d SET last_seen = now(), device_type = %s, protocol_version = %s, last_command = %s,"
             " user_agent = CASE WHEN %s <> '' THEN %s ELSE d.user_agent END"
@@ -126,7 +196,7 @@ class DeviceStore:
             (device_type, protocol_version, command, user_agent, user_agent, account_id, device_id),
         )
         if row is not None:
-            return Device(*row)
+            return _device(row)
         if new_access not in ACCESS_STATES:
             raise ValueError(f"access state {new_access!r}")
 
@@ -151,7 +221,7 @@ class DeviceStore:
                 f" RETURNING {_COLUMNS}",
                 (account_id, device_id, device_type, user_agent, protocol_version, command, new_access),
             )
-            return Device(*created)
+            return _device(created)
 
         return await self._database.transaction(create)
 
@@ -159,11 +229,11 @@ class DeviceStore:
         row = await self._database.query_one(
             f"SELECT {_SELECT} FROM {_FROM} WHERE d.account_id = %s AND d.device_id = %s", (account_id, device_id)
         )
-        return Device(*row) if row else None
+        return _device(row) if row else None
 
     async def by_pk(self, device_pk: int) -> Device | None:
         row = await self._database.query_one(f"SELECT {_SELECT} FROM {_FROM} WHERE d.id = %s", (device_pk,))
-        return Device(*row) if row else None
+        return _device(row) if row else None
 
     async def list(self, account_id: int | None = None) -> list[Device]:
         if account_id is None:
@@ -172,7 +242,7 @@ class DeviceStore:
             rows = await self._database.query(
                 f"SELECT {_SELECT} FROM {_FROM} WHERE d.account_id = %s ORDER BY d.device_id", (account_id,)
             )
-        return [Device(*row) for row in rows]
+        return [_device(row) for row in rows]
 
     async def count(self, account_id: int) -> int:
         row = await self._database.query_one("SELECT count(*) FROM devices WHERE account_id = %s", (account_id,))
@@ -270,20 +340,61 @@ class DeviceStore:
 
         return await self._database.transaction(work)
 
-    async def ping_held(self, device_pk: int, until: datetime) -> None:
+    async def ping_held(self, device_pk: int, until: datetime) -> int | None:
         """
         The device holds a Ping until C{until} (see L{Device.ping_until}).
+        The same statement announces it to every process with the device's
+        next hold sequence number, which it returns (None: no such device),
+        so that the device's older Ping ends wherever it is held.
         """
-        await self._database.execute("UPDATE devices SET ping_until = %s WHERE id = %s", (until, device_pk))
+        return await self._held(HELD_PING, device_pk, "ping_until = %s, ", (until,))
 
-    async def ping_released(self, device_pk: int, until: datetime) -> None:
+    async def sync_held(self, device_pk: int) -> int | None:
         """
-        The Ping held until C{until} was answered early.  A newer Ping of
-        the same device has its own C{until} and is left alone.
+        The device holds a Sync with Wait: as L{ping_held}, for the device's
+        older Sync wait.
         """
-        await self._database.execute(
-            "UPDATE devices SET ping_until = NULL WHERE id = %s AND ping_until = %s", (device_pk, until)
+        return await self._held(HELD_SYNC, device_pk, "", ())
+
+    async def _held(self, kind: str, device_pk: int, sets: str, params: tuple) -> int | None:
+        # One autocommitted statement: the row lock orders the bumps of
+        # hold_seq, and the NOTIFY is delivered at that same commit.
+        row = await self._database.query_one(
+            f"UPDATE devices d SET {sets}hold_seq = d.hold_seq + 1 WHERE d.id = %s"
+            f" RETURNING d.hold_seq, pg_notify(%s, {HELD_PAYLOAD_SQL})",
+            (*params, device_pk, CHANNEL, kind),
         )
+        return row[0] if row else None
+
+    def ping_released(self, device_pk: int, until: datetime) -> None:
+        """
+        The Ping held until C{until} was answered early: clear
+        devices.ping_until, unless a newer Ping of the device recorded its
+        own.  Queued, not awaited: the phone has its answer already.  The
+        clears queued while one statement runs go together in the next, so
+        a mass wake costs a few statements, not one commit per Ping.  A
+        clear that fails is harmless: ping_until expires by itself.
+        """
+        self._releases.append((device_pk, until))
+        if not self._releasing:
+            self._releasing = True
+            self.in_background(self._write_releases())
+
+    async def _write_releases(self) -> None:
+        try:
+            while self._releases:
+                batch, self._releases = self._releases[:RELEASE_BATCH], self._releases[RELEASE_BATCH:]
+                try:
+                    await self._database.execute(
+                        "UPDATE devices d SET ping_until = NULL"
+                        " FROM unnest(%s::bigint[], %s::timestamptz[]) AS r (id, until)"
+                        " WHERE d.id = r.id AND d.ping_until = r.until",
+                        ([pk for pk, _ in batch], [until for _, until in batch]),
+                    )
+                except Exception as e:
+                    log.warn("could not clear ping_until of {count} devices: {error}", count=len(batch), error=e)
+        finally:
+            self._releasing = False
 
     async def set_pending_policy_key(self, device_pk: int, key: int) -> None:
         await self._set(device_pk, {"pending_policy_key": key})

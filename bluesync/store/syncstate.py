@@ -147,19 +147,12 @@ class SyncStateStore:
         What Ping compares, in one statement and one snapshot: the account's
         hierarchy counter with the device's newest hierarchy state, and each
         watched live folder's modseq with the device's newest state for it.
-        One round trip matters when thousands of held Pings wake at once.
+        One round trip matters when thousands of held Pings wake at once, and
+        so does planning: the statement is the SQL function push_view
+        (migration 010), whose plan each session keeps.
         """
         rows = await self._database.query(
-            "SELECT 0::bigint, a.hierarchy_modseq, h.modseq, h.epoch, h.counter, h.state FROM accounts a"
-            " LEFT JOIN LATERAL (SELECT modseq, epoch, counter, state FROM sync_states"
-            "  WHERE device_id = %(device)s AND collection = 0 ORDER BY counter DESC LIMIT 1) h ON true"
-            " WHERE a.id = %(account)s"
-            " UNION ALL"
-            " SELECT f.id, f.modseq, s.modseq, NULL, NULL, NULL FROM folders f"
-            " LEFT JOIN LATERAL (SELECT modseq FROM sync_states"
-            "  WHERE device_id = %(device)s AND collection = f.id ORDER BY counter DESC LIMIT 1) s ON true"
-            " WHERE f.account_id = %(account)s AND f.id = ANY(%(folders)s) AND NOT f.deleted",
-            {"device": device_pk, "account": account_id, "folders": list(folder_ids)},
+            "SELECT * FROM push_view(%s, %s, %s::bigint[])", (device_pk, account_id, list(folder_ids))
         )
         hierarchy_modseq, hierarchy_state, folders = 0, None, {}
         for collection, modseq, synced, epoch, counter, state in rows:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 
 from twisted.cred import credentials, error
 from twisted.cred.checkers import ICredentialsChecker
@@ -79,7 +80,9 @@ class AccountChecker:
             raise error.UnauthorizedLogin(f"wrong password for {account.address}")
         if account.disabled:
             raise DisabledAccount(f"account {account.address} is disabled")
-        return account
+        # Nothing after the login needs the hash, and a held Ping keeps its
+        # account for minutes.
+        return replace(account, password_hash="")
 
 
 @implementer(IRealm)
@@ -196,6 +199,9 @@ class AuthenticatedResource:
             return Response(503, b"", {"retry-after": "30"})
         if throttle is not None:
             throttle.succeeded(name, address)
+        # This frame lasts as long as the request (minutes for a held Ping):
+        # it need not keep the password.
+        del creds
         return await avatar.respond(request)
 
 

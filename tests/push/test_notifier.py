@@ -5,6 +5,7 @@ from twisted.trial import unittest
 from bluesync.push import notifier as push
 from bluesync.push.listener import dispatch
 from bluesync.push.notifier import Notifier, discard
+from bluesync.store.changes import HELD_PING, HELD_SYNC, held_payload
 
 
 class NotifierTests(unittest.SynchronousTestCase):
@@ -152,6 +153,88 @@ class NotifierTests(unittest.SynchronousTestCase):
         self.assertEqual(self.notifier.held_count(), 1)
 
 
+class HoldSequenceTests(unittest.SynchronousTestCase):
+    """
+    The ordering rule for announcements of held requests (notify_held):
+    the hold sequence decides which request is older, never the order in
+    which the announcement and the answer of our own write arrive.
+    """
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.notifier = Notifier(self.clock)
+
+    def test_newer_announcement_supersedes(self):
+        """A known waiter ends SUPERSEDED on a higher sequence, and only then."""
+        waiting = self.notifier.wait(1, [10], 100, 60)
+        self.notifier.sequenced(waiting, 5)
+        self.assertEqual(self.notifier.notify_held(1, 100, 5), 0)
+        self.assertEqual(self.notifier.notify_held(1, 100, 4), 0)
+        self.assertNoResult(waiting)
+        self.assertEqual(self.notifier.notify_held(1, 100, 6), 1)
+        self.assertEqual(self.successResultOf(waiting).reason, push.SUPERSEDED)
+        self.assertEqual(self.notifier.held_count(), 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_older_heard_before_own_sequence(self):
+        """The older request's announcement, heard before our own write answered, does not end us."""
+        waiting = self.notifier.wait(1, [10], 100, 60)
+        self.assertEqual(self.notifier.notify_held(1, 100, 5), 0)
+        self.notifier.sequenced(waiting, 6)
+        self.assertNoResult(waiting)
+        # Our own announcement, heard after our write answered: still held.
+        self.assertEqual(self.notifier.notify_held(1, 100, 6), 0)
+        self.assertNoResult(waiting)
+
+    def test_newer_heard_before_own_sequence(self):
+        """A newer request announced before our own write answered ends us once it does."""
+        waiting = self.notifier.wait(1, [10], 100, 60)
+        self.notifier.notify_held(1, 100, 7)
+        self.notifier.notify_held(1, 100, 5)
+        self.assertNoResult(waiting)
+        self.notifier.sequenced(waiting, 6)
+        self.assertEqual(self.successResultOf(waiting).reason, push.SUPERSEDED)
+
+    def test_waiting_again_keeps_the_sequence(self):
+        """A request that waits again carries what it learnt: its sequence and what it heard."""
+        first = self.notifier.wait(1, [10], 100, 60)
+        self.notifier.notify_held(1, 100, 7)
+        self.notifier.recheck_all()
+        self.successResultOf(first)
+        second = self.notifier.wait(1, [10], 100, 60, follows=first)
+        self.notifier.sequenced(second, 6)
+        self.assertEqual(self.successResultOf(second).reason, push.SUPERSEDED)
+
+        known = self.notifier.wait(1, [10], 101, 60)
+        self.notifier.sequenced(known, 3)
+        self.notifier.recheck_all()
+        again = self.notifier.wait(1, [10], 101, 60, follows=known)
+        self.assertEqual(self.notifier.notify_held(1, 101, 3), 0)
+        self.assertNoResult(again)
+        self.assertEqual(self.notifier.notify_held(1, 101, 4), 1)
+
+    def test_sequence_learnt_between_waits(self):
+        """Our sequence, learnt while the request is between two waits, still decides."""
+        first = self.notifier.wait(1, [10], 100, 60)
+        self.notifier.notify_held(1, 100, 9)
+        self.notifier.recheck_all()
+        self.notifier.sequenced(first, 8)
+        second = self.notifier.wait(1, [10], 100, 60, follows=first)
+        self.assertEqual(self.successResultOf(second).reason, push.SUPERSEDED)
+
+    def test_kinds_and_accounts_apart(self):
+        """An announcement reaches only the same kind of request of the same device and account."""
+        ping = self.notifier.wait(1, [10], 100, 60)
+        sync = self.notifier.wait(1, [10], push.sync_key(100), 60, hierarchy=False)
+        self.notifier.sequenced(ping, 1)
+        self.notifier.sequenced(sync, 2)
+        self.assertEqual(self.notifier.notify_held(2, 100, 9), 0)
+        self.assertEqual(self.notifier.notify_held(1, 101, 9), 0)
+        self.assertEqual(self.notifier.notify_held(1, push.sync_key(100), 9), 1)
+        self.assertEqual(self.successResultOf(sync).reason, push.SUPERSEDED)
+        self.assertNoResult(ping)
+
+
 class DispatchTests(unittest.SynchronousTestCase):
     def setUp(self):
         self.notifier = Notifier(task.Clock())
@@ -168,10 +251,22 @@ class DispatchTests(unittest.SynchronousTestCase):
         dispatch(self.notifier, "d 7 1")
         self.assertEqual(self.successResultOf(device).reason, push.DEVICE)
 
+    def test_held_payloads(self):
+        """A Ping announcement ends the older Ping, a Sync announcement the older Sync wait."""
+        ping = self.notifier.wait(7, [70], 1, 60)
+        sync = self.notifier.wait(7, [70], push.sync_key(1), 60, hierarchy=False)
+        self.notifier.sequenced(ping, 3)
+        self.notifier.sequenced(sync, 4)
+        dispatch(self.notifier, held_payload(HELD_PING, 7, 1, 5))
+        self.assertEqual(self.successResultOf(ping).reason, push.SUPERSEDED)
+        self.assertNoResult(sync)
+        dispatch(self.notifier, held_payload(HELD_SYNC, 7, 1, 5))
+        self.assertEqual(self.successResultOf(sync).reason, push.SUPERSEDED)
+
     def test_garbage(self):
         """Unreadable payloads are ignored, not raised."""
         waiting = self.notifier.wait(7, [70], 1, 60)
-        for payload in ("", "f", "f 7", "f seven 70", "x 7 70", "h 7 70", "f 7 70 1"):
+        for payload in ("", "f", "f 7", "f seven 70", "x 7 70", "h 7 70", "f 7 70 1", "p 7 1", "s 7 1 9 9"):
             dispatch(self.notifier, payload)
         self.assertNoResult(waiting)
         self.flushLoggedErrors()

@@ -5,8 +5,13 @@ FolderSync state, held requests woken through PostgreSQL LISTEN/NOTIFY.
 
 from __future__ import annotations
 
+import gc
+from datetime import datetime, timedelta, timezone
+
+import psycopg2
 import psycopg2.extensions
 from twisted.internet import defer, reactor
+from twisted.web import server
 from twisted.web.client import ResponseNeverReceived
 
 from bluesync.eas.context import ServerContext
@@ -19,7 +24,7 @@ from bluesync.store.items import NewItem
 from bluesync.store.store import Store
 from bluesync.web.site import build_site
 from tests.eas.client import EASClient, find, text
-from tests.push.helpers import deliver, until
+from tests.push.helpers import deliver, until, until_stored
 from tests.support import SiteTestCase, admin_sql
 
 PASSWORD = "correct horse"
@@ -338,12 +343,62 @@ class PingHoldingTests(PingTestCase):
         self.assertEqual(status(await answer), 2)
 
 
+class PingReleaseTests(PingTestCase):
+    async def ping_until(self, device_id: str = "PINGDEVICE1"):
+        return (await self.store.devices.get(self.account.id, device_id)).ping_until
+
+    async def test_answered_before_ping_until_is_cleared(self):
+        """A woken Ping is answered even while clearing devices.ping_until has to wait for the row."""
+        answer = self.ping(ping_xml(300, [self.inbox.id]))
+        await until_stored(lambda: self._is_recorded(), "ping_until to be written")
+        locker = psycopg2.connect(self.dsn)
+        self.addCleanup(locker.close)
+        with locker.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM devices WHERE id = %s FOR UPDATE", (self.device_row.id,))
+        await deliver(self.store, self.account.id)
+        self.assertEqual(status(await answer), 2)
+        self.assertIsNotNone(await self.ping_until())
+        locker.rollback()
+        await self.store.devices.settle()
+        self.assertIsNone(await self.ping_until())
+
+    async def _is_recorded(self) -> bool:
+        return await self.ping_until() is not None
+
+    async def test_clears_batched_and_newer_pings_kept(self):
+        """Clears queued together are all written; a device whose newer Ping recorded its own end keeps it."""
+        other = await self.store.devices.touch(self.account.id, "PINGDEVICE2", "iPhone", "", "16.1", "Ping")
+        first = datetime(2031, 1, 1, tzinfo=timezone.utc)
+        newer = first + timedelta(minutes=5)
+        await self.store.devices.ping_held(self.device_row.id, first)
+        await self.store.devices.ping_held(other.id, newer)
+        self.store.devices.ping_released(self.device_row.id, first)
+        self.store.devices.ping_released(other.id, first)
+        await self.store.devices.settle()
+        self.assertIsNone(await self.ping_until())
+        self.assertEqual(await self.ping_until("PINGDEVICE2"), newer)
+
+    async def test_held_request_keeps_no_credentials(self):
+        """A held Ping's HTTP request no longer carries its Authorization header, query or body."""
+        answer = self.ping(ping_xml(300, [self.inbox.id]))
+        await self.held()
+        (request,) = [r for r in gc.get_objects()
+                      if isinstance(r, server.Request) and b"Cmd=Ping" in (getattr(r, "uri", b"") or b"")
+                      and not r.finished and not getattr(r, "_disconnected", False)]
+        self.assertIsNone(request.requestHeaders.getRawHeaders(b"authorization"))
+        self.assertEqual(request.requestHeaders.getRawHeaders(b"user-agent"), [b"Apple-iPhone15C2/2301.341"])
+        self.assertEqual((request.args, request.content), ({}, None))
+        await deliver(self.store, self.account.id)
+        self.assertEqual(status(await answer), 2)
+
+
 class TwoProcessTests(PingTestCase):
     async def test_other_process_delivery(self):
         """A Ping held by one server is answered when another server's store delivers the mail."""
         database = await connect(self.dsn, 2)
         self.addCleanup(database.close)
         other_store = Store(database)
+        self.addCleanup(lambda: defer.Deferred.fromCoroutine(other_store.devices.settle()))
         other_notifier = Notifier(reactor)
         other_listener = ChangeListener(self.dsn, other_notifier, reactor)
         await other_listener.start()

@@ -27,7 +27,8 @@ device has not seen is there (its own Sync already covered it), the Ping
 keeps waiting for what is left of its heartbeat.
 
 Status 1 answers a heartbeat that ends, a Ping superseded by a newer one
-from the same device, and a server that is shutting down.  A device whose
+from the same device (held by this process or another one on the same
+database: see bluesync.push.notifier), and a server that is shutting down.  A device whose
 state changes (blocked, quarantined, wipe requested, sync state reset,
 partnership removed: NOTIFY "d") is re-checked for access at once: a
 refused device gets the refusal (MS-ASCMD 2.2.2 status in the Ping, or
@@ -35,7 +36,10 @@ the HTTP code for 12.1), an allowed one re-reads the store, so a reset is
 answered Status 7 and the phone runs FolderSync.
 
 While a Ping is held, devices.ping_until says until when, so every
-process (and bluesync-admin) knows which devices hold one.
+process (and bluesync-admin) knows which devices hold one.  A Ping answered
+early clears it after the answer, in a batch with the others answered at
+the same time: when one delivery wakes thousands of Pings, no phone waits
+for a commit.
 """
 
 from __future__ import annotations
@@ -43,7 +47,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lxml import etree
-from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from bluesync import wbxml
@@ -52,9 +55,8 @@ from bluesync.eas.context import CommandContext
 from bluesync.eas.responses import wbxml_response
 from bluesync.devices.state import timestamp
 from bluesync.push.notifier import DEVICE, SHUTDOWN, SUPERSEDED, TIMEOUT, discard
-from bluesync.store.database import DATABASE_DOWN
 from bluesync.store.folders import parse_server_id
-from bluesync.web.rendering import Response
+from bluesync.web.rendering import Response, shed
 
 log = Logger()
 
@@ -176,8 +178,11 @@ async def handle(ctx: CommandContext) -> Response:
         log.error("Ping refused: the server has no notifier")
         return answer(SERVER_ERROR)
     # Only what the hold needs stays referenced while it lasts: the parsed
-    # tree and request are gone, so thousands of held Pings stay small.
+    # tree, the body and the HTTP request's input are gone, so thousands of
+    # held Pings stay small.
     ctx.document = None
+    ctx.body = b""
+    shed(ctx.http_request)
     return await _hold(ctx, notifier, *parameters)
 
 
@@ -223,23 +228,33 @@ def _parameters(ctx: CommandContext) -> Response | tuple[list[int], int, bool]:
 
 async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat: int, remember: bool) -> Response:
     clock = ctx.server.clock
+    devices = ctx.server.store.devices
+    device_pk = ctx.device.id
     deadline = clock.seconds() + heartbeat
     # Once the Ping is really held, devices.ping_until records it, for "is a
-    # Ping held now?" from any process (the admin page, bluesync-admin).
-    # The write is not awaited: the Ping waits for changes meanwhile, and a
-    # phone that hangs up is not kept waiting for it.
+    # Ping held now?" from any process (the admin page, bluesync-admin), and
+    # the same write announces it, ending the device's older Ping wherever
+    # it is held.  The write is not awaited: the Ping waits for changes
+    # meanwhile, and a phone that hangs up is not kept waiting for it.
     held_until = None
     held_write = None
     wakeup = None
+    waiting = None
+
+    def announced(sequence):
+        if sequence is not None:
+            notifier.sequenced(waiting, sequence)
+
     try:
         while True:
-            waiting = notifier.wait(ctx.account.id, folder_ids, ctx.device.id, deadline - clock.seconds())
+            waiting = notifier.wait(ctx.account.id, folder_ids, device_pk, deadline - clock.seconds(),
+                                    follows=waiting)
             try:
                 status, changed = await _unseen_changes(ctx, folder_ids)
                 if status == HIERARCHY_CHANGED:
                     return answer(HIERARCHY_CHANGED)
                 if remember:
-                    await ctx.server.store.devices.set_ping(ctx.device.id, heartbeat, folder_ids)
+                    await devices.set_ping(device_pk, heartbeat, folder_ids)
                     remember = False
                 if changed:
                     log.debug("{account} {device} Ping: changes in {folders}", account=ctx.account.address,
@@ -247,8 +262,8 @@ async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat:
                     return answer(CHANGES, folders=changed)
                 if held_write is None:
                     held_until = timestamp(deadline)
-                    held_write = Deferred.fromCoroutine(ctx.server.store.devices.ping_held(ctx.device.id, held_until))
-                    held_write.addErrback(_not_recorded, ctx)
+                    held_write = devices.in_background(devices.ping_held(device_pk, held_until))
+                    held_write.addCallbacks(announced, _not_recorded, errbackArgs=(ctx,))
                 wakeup = await waiting
             finally:
                 discard(waiting)
@@ -264,8 +279,8 @@ async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat:
                 return answer(EXPIRED)
     finally:
         if held_write is not None and (wakeup is None or wakeup.reason not in _SELF_CLEARING):
-            await held_write
-            await _released(ctx, held_until)
+            # Answer first: the clear is queued once the held write is done.
+            held_write.addCallback(lambda _: devices.ping_released(device_pk, held_until))
 
 
 # Endings that need no write to clear devices.ping_until: it expires by
@@ -276,13 +291,6 @@ _SELF_CLEARING = frozenset({TIMEOUT, SUPERSEDED, SHUTDOWN})
 
 def _not_recorded(failure, ctx: CommandContext) -> None:
     _log(ctx, "could not record the held Ping: {error}", error=failure.getErrorMessage())
-
-
-async def _released(ctx: CommandContext, held_until) -> None:
-    try:
-        await ctx.server.store.devices.ping_released(ctx.device.id, held_until)
-    except DATABASE_DOWN as e:
-        _log(ctx, "could not record the end of the held Ping: {error}", error=str(e))
 
 
 async def _unseen_changes(ctx: CommandContext, folder_ids: list[int]) -> tuple[int, list[int]]:

@@ -29,12 +29,12 @@ from bluesync.eas.responses import wbxml_response
 from bluesync.eas.syncoptions import OptionsError, SyncOptions, parse_options
 from bluesync.items.email_changes import UNCHANGED, ChangeError, client_change
 from bluesync.items.records import to_record
-from bluesync.push.notifier import discard
+from bluesync.push.notifier import discard, sync_key
 from bluesync.store.folders import DELETED_ITEMS, parse_server_id
 from bluesync.store.items import ADD, CHANGE, DELETE, SOFT_DELETE
 from bluesync.store.items import parse_server_id as parse_item_id
 from bluesync.sync.engine import Batch, SyncEngine
-from bluesync.web.rendering import Response
+from bluesync.web.rendering import Response, shed
 
 log = Logger()
 
@@ -275,17 +275,30 @@ class SyncHandler:
         has something, or when the interval ends, holding nothing but a
         notifier entry in between.  The waiter is registered before each
         read of the store, so a change committed during the read still
-        wakes it.
+        wakes it.  Once really held it is announced (not awaited), which
+        ends the device's older Sync wait wherever it is held.
         """
         end = self.clock.seconds() + request.wait
         folder_ids = [f for f in (parse_server_id(c.collection_id) for c in request.collections) if f is not None]
+        waiting = announcing = None
+        # Parsed already: a request held for minutes keeps none of its input.
+        self.ctx.document, self.ctx.body = None, b""
+        shed(self.ctx.http_request)
+
+        def announced(sequence):
+            if sequence is not None:
+                notifier.sequenced(waiting, sequence)
+
         while True:
-            waiting = notifier.wait(self.account.id, folder_ids, ("sync", self.device.id),
-                                    max(0.0, end - self.clock.seconds()), hierarchy=False)
+            waiting = notifier.wait(self.account.id, folder_ids, sync_key(self.device.id),
+                                    max(0.0, end - self.clock.seconds()), hierarchy=False, follows=waiting)
             try:
                 results = await self._pass(request)
                 if any(r.has_news for r in results) or self.clock.seconds() >= end:
                     return results
+                if announcing is None:
+                    announcing = self.store.devices.in_background(self.store.devices.sync_held(self.device.id))
+                    announcing.addCallbacks(announced, _not_announced)
                 wakeup = await waiting
             finally:
                 discard(waiting)
@@ -601,3 +614,7 @@ class SyncHandler:
 
 async def handle(ctx: CommandContext) -> Response:
     return await SyncHandler(ctx).run()
+
+
+def _not_announced(failure) -> None:
+    log.warn("could not announce a held Sync: {error}", error=failure.getErrorMessage())
