@@ -10,6 +10,11 @@ only), creates an account with bluesync-admin, delivers the messages over
 LMTP, then drives EAS 16.1 over HTTP with a plain http.client connection
 and the bluesync WBXML codec.  Everything stops by itself.  Figures are
 printed, never asserted.
+
+Beside the wall-clock rates, each phase prints the CPU time the server
+process and its embedded PostgreSQL spent per operation (from /proc, Linux
+only): on a shared machine wall-clock rates follow the load of others,
+CPU per operation much less.
 """
 
 from __future__ import annotations
@@ -69,6 +74,46 @@ def realistic_message(number: int, rng: random.Random) -> bytes:
         f"--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>{html}</body></html>\r\n"
         f"--{boundary}--\r\n"
     ).encode()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds(state: Path) -> float:
+    """CPU time of the embedded PostgreSQL's processes (their working directory is in C{state})."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().startswith("postgres") and \
+                    os.readlink(entry / "cwd").startswith(str(state)):
+                total += cpu_seconds(int(entry.name))
+        except OSError:
+            continue
+    return total
+
+
+class CPUMeter:
+    """Server and PostgreSQL CPU per operation over one phase of the benchmark."""
+
+    def __init__(self, pid: int, state: Path) -> None:
+        self.pid, self.state = pid, state
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        return cpu_seconds(self.pid), postgres_cpu_seconds(self.state)
+
+    def report(self, operations: int, what: str) -> str:
+        server, postgres = (b - a for a, b in zip(self.start, self._now()))
+        return (f"  CPU per {what}: server {server * 1000 / operations:.2f} ms,"
+                f" PostgreSQL {postgres * 1000 / operations:.2f} ms (load average {os.getloadavg()[0]:.1f})")
 
 
 def rss_kb(pid: int) -> int:
@@ -199,9 +244,11 @@ def main() -> int:
         rng = random.Random(42)
         messages = [realistic_message(n, rng) for n in range(args.messages)]
         average = sum(map(len, messages)) / len(messages)
+        meter = CPUMeter(server.pid, state)
         elapsed = deliver_all(lmtp_port, messages, args.lmtp_connections)
         print(f"LMTP ingest: {len(messages)} messages (avg {average / 1024:.1f} KB) in {elapsed:.2f} s"
               f" = {len(messages) / elapsed:.0f} messages/s over {args.lmtp_connections} connections")
+        print(meter.report(len(messages), "message"))
 
         client = EAS(http_port, "alice@example.org", "bench password")
         client.provision()
@@ -210,6 +257,7 @@ def main() -> int:
         key = answer.xpath("//airsync:SyncKey", namespaces=NS)[0].text
         latencies = []
         items = 0
+        meter = CPUMeter(server.pid, state)
         start = time.perf_counter()
         while True:
             t0 = time.perf_counter()
@@ -226,8 +274,10 @@ def main() -> int:
         print(f"initial Sync: {items} items in {len(latencies)} requests, {elapsed:.2f} s"
               f" = {items / elapsed:.0f} items/s end to end;"
               f" per request p50 {statistics.median(latencies_ms):.1f} ms, max {latencies_ms[-1]:.1f} ms")
+        print(meter.report(len(latencies), "Sync request"))
 
         no_change = []
+        meter = CPUMeter(server.pid, state)
         for _ in range(args.no_change_syncs):
             t0 = time.perf_counter()
             answer = client.post("Sync", sync_xml(inbox, key))
@@ -237,6 +287,7 @@ def main() -> int:
         no_change.sort()
         p99 = no_change[min(len(no_change) - 1, int(len(no_change) * 0.99))]
         print(f"no-change Sync x{len(no_change)}: p50 {statistics.median(no_change):.2f} ms, p99 {p99:.2f} ms")
+        print(meter.report(len(no_change), "no-change Sync"))
         print(f"server RSS after: {rss_kb(server.pid) / 1024:.1f} MB")
     finally:
         server.send_signal(signal.SIGTERM)
