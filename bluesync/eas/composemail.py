@@ -249,9 +249,10 @@ async def send_message(ctx: CommandContext, mime: bytes, *, command: str = SEND_
     if local:
         delivered = new_email_item(outgoing.transmitted, now)
         for owner in local:
-            inbox = await store.folders.by_type(owner.id, INBOX)
-            if inbox is not None:
-                copies.append(Copy(owner.id, inbox.id, delivered))
+            # The Inbox, unless a MoveAlways rule of the owner takes the conversation elsewhere.
+            folder_id = await store.conversations.delivery_folder(owner.id, delivered.columns.get("conversation_id"))
+            if folder_id is not None:
+                copies.append(Copy(owner.id, folder_id, delivered))
     if save_in_sent:
         sent = await store.folders.by_type(account.id, SENT_ITEMS)
         if sent is not None:

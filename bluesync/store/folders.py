@@ -284,7 +284,7 @@ class FolderStore:
         """
         Delete a user folder and everything below it; return the new
         hierarchy modseq.  The rows stay as deleted markers for FolderSync;
-        their items go.
+        their items and the conversation rules naming them go.
         """
 
         async def work(transaction: Transaction):
@@ -301,6 +301,13 @@ class FolderStore:
             )
             await transaction.execute(
                 "DELETE FROM items WHERE account_id = %s AND folder_id IN"
+                " (SELECT id FROM folders WHERE account_id = %s AND deleted)",
+                (account_id, account_id),
+            )
+            # MoveAlways rules into these folders end: the conversations'
+            # new messages go to the Inbox again (store/conversations.py).
+            await transaction.execute(
+                "DELETE FROM conversation_rules WHERE account_id = %s AND folder_id IN"
                 " (SELECT id FROM folders WHERE account_id = %s AND deleted)",
                 (account_id, account_id),
             )

@@ -17,6 +17,7 @@ import psycopg2
 from psycopg2 import errors as pg_errors
 
 from bluesync.store.changes import CHANNEL, folder_payload_sql, stamp
+from bluesync.store.conversations import destination_sql
 from bluesync.store.database import Database, Transaction
 from bluesync.store.folders import INBOX
 from bluesync.store.fulltext import VECTOR_SQL, SearchText
@@ -246,8 +247,9 @@ class ItemStore:
         """
         Store one message in several (account, folder) targets, all or
         nothing: an MTA is told 250 only once every copy is committed.  A
-        folder of None is the account's Inbox.  Returns the new item ids
-        in the order of C{targets}.
+        folder of None is the account's Inbox, or the folder a MoveAlways
+        rule names for the message's conversation.  Returns the new item
+        ids in the order of C{targets}.
 
         One statement in autocommit, so one round trip and its own
         transaction: a delivery is bound by round trips, and the five
@@ -272,12 +274,18 @@ class ItemStore:
         vector, vector_values = "NULL::tsvector", []
         if new.search is not None:
             vector, vector_values = VECTOR_SQL, list(new.search.parameters())
+        conversation = new.columns.get("conversation_id")
+        conversation = psycopg2.Binary(conversation) if conversation is not None else None
         rows = await self._database.query(
             "WITH wanted AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS w(account_id, folder_id)),"
-            # by_type(INBOX) for a folder of None: the account's first live Inbox.
+            # by_type(INBOX) for a folder of None: the account's first live Inbox,
+            # unless a MoveAlways rule sends the message's conversation elsewhere
+            # (store/conversations.py; a rule comes first, f.type = INBOX false).
             " target AS (SELECT w.account_id, f.id FROM wanted w CROSS JOIN LATERAL (SELECT id FROM folders f"
             "  WHERE f.account_id = w.account_id AND (f.id = w.folder_id"
-            f"   OR w.folder_id IS NULL AND f.type = {INBOX} AND NOT f.deleted) ORDER BY f.id LIMIT 1) f),"
+            f"   OR w.folder_id IS NULL AND NOT f.deleted AND (f.type = {INBOX}"
+            f"   OR f.id = {destination_sql('w.account_id', '%s::bytea')}))"
+            f"  ORDER BY f.type = {INBOX}, f.id LIMIT 1) f),"
             " locked AS (SELECT id FROM folders WHERE id IN (SELECT id FROM target) ORDER BY id FOR UPDATE),"
             " stamped AS (UPDATE folders f SET modseq = f.modseq + 1 FROM locked l"
             "  WHERE f.id = l.id AND (SELECT count(*) FROM target) = %s"
@@ -287,7 +295,8 @@ class ItemStore:
             f" SELECT s.account_id, s.id, s.modseq, s.modseq, {', '.join(['%s'] * len(values))}, words.search"
             " FROM stamped s, words RETURNING account_id, id)"
             " SELECT t.account_id, a.id FROM target t LEFT JOIN added a ON a.account_id = t.account_id",
-            [accounts, [folder_id for _, folder_id in targets], len(targets), CHANNEL, *vector_values, *values],
+            [accounts, [folder_id for _, folder_id in targets], conversation,
+             len(targets), CHANNEL, *vector_values, *values],
         )
         stored = dict(rows)
         missing = [account_id for account_id in accounts if account_id not in stored]

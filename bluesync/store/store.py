@@ -15,6 +15,7 @@ from bluesync.store import migrations
 from bluesync.store.accounts import AccountStore
 from bluesync.store.admins import AdminStore
 from bluesync.store.audit import AuditStore
+from bluesync.store.conversations import ConversationRuleStore
 from bluesync.store.database import Database, connect
 from bluesync.store.devices import DeviceStore
 from bluesync.store.embedded import EmbeddedPostgres
@@ -37,6 +38,7 @@ class Store:
         self.search = SearchStore(database)
         self.outbound = OutboundStore(database, self.items)
         self.rules = RuleStore(database)
+        self.conversations = ConversationRuleStore(database)
         self.audit = AuditStore(database)
         self.admins = AdminStore(database)
 

@@ -31,8 +31,9 @@ restricts nothing, so any folder of the account may be emptied.
 Move (2.2.3.117.1, 14.0+, MS-ASCON 2.2.2.7-2.2.2.10) moves every message of
 a conversation from all folders but Sent Items to DstFldId.  MoveAlways
 must be present (2.2.3.118: Status 155 otherwise).  It also asks that
-future messages of the conversation follow; bluesync moves the messages
-that exist when the request is made and does not yet keep that rule.
+future messages of the conversation follow: the account keeps a rule
+(bluesync/store/conversations.py) that delivery applies, until a later
+MoveAlways of the conversation replaces it or its folder is deleted.
 
 Status values (2.2.3.177.8, and MS-ASCON 2.2.2.10 for Move):
 
@@ -437,10 +438,19 @@ class ItemOperations:
             return self._refused("Move", NOT_A_MAIL_FOLDER, f"folder {destination.id} holds no mail")
         folders = await self.store.folders.list(self.account.id)
         sent = [folder.id for folder in folders if folder.type == SENT_ITEMS]
-        found, moved = await self.store.items.move_conversation(
-            self.account.id, request.conversation_id, destination.id, sent
-        )
+        # The rule first: a message delivered while the conversation moves
+        # either is moved with it or follows the rule.
+        rules = self.store.conversations
+        replaced = await rules.always_move(self.account.id, request.conversation_id, destination.id)
+        try:
+            found, moved = await self.store.items.move_conversation(
+                self.account.id, request.conversation_id, destination.id, sent
+            )
+        except Exception:
+            await rules.restore(self.account.id, request.conversation_id, replaced)
+            raise
         if not found:
+            await rules.restore(self.account.id, request.conversation_id, replaced)
             return self._refused("Move", NOT_FOUND, f"no conversation {request.conversation_id.hex()}")
         log.info("{account} {device}: moved {count} messages of conversation {conversation} to {folder}",
                  account=self.account.address, device=self.ctx.request.device_id, count=len(moved),

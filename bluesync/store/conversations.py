@@ -1,0 +1,114 @@
+"""
+Conversation rules: "move this conversation's future messages too"
+(ItemOperations Move with MoveAlways, MS-ASCMD 2.2.3.117.1).
+
+A rule names, for one account, a ConversationId and the folder its new
+messages go to.  LMTP delivery and the local copies of SendMail apply it
+where they find the Inbox, in the same statement (L{destination_sql},
+L{ConversationRuleStore.delivery_folder}), so a rule costs no round trip
+per message and an account without rules pays nothing.  A rule whose folder is deleted is deleted with it
+(FolderStore.delete); until then, a rule pointing to a folder no longer
+live is ignored, and the message goes to the Inbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg2
+
+from bluesync.store.database import Database, Transaction
+from bluesync.store.folders import INBOX
+
+
+def destination_sql(account: str, conversation: str) -> str:
+    """
+    An SQL expression: the live folder that a rule of account C{account}
+    sends a message of conversation C{conversation} to, or NULL (both are
+    SQL expressions of the caller's statement).
+    """
+    return (
+        "(SELECT r.folder_id FROM conversation_rules r JOIN folders rf ON rf.id = r.folder_id"
+        f" WHERE r.account_id = {account} AND r.conversation_id = {conversation} AND NOT rf.deleted)"
+    )
+
+
+@dataclass(frozen=True)
+class ConversationRule:
+    account_id: int
+    conversation_id: bytes
+    folder_id: int
+    updated_at: datetime
+
+
+class ConversationRuleStore:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def always_move(self, account_id: int, conversation_id: bytes, folder_id: int) -> int | None:
+        """
+        From now on, deliver the conversation's messages to C{folder_id}.
+        Returns the folder of the rule this replaces, if any (for
+        L{restore}).
+        """
+
+        async def work(transaction: Transaction) -> int | None:
+            previous = await transaction.query_one(
+                "SELECT folder_id FROM conversation_rules WHERE account_id = %s AND conversation_id = %s"
+                " FOR UPDATE",
+                (account_id, psycopg2.Binary(conversation_id)),
+            )
+            await transaction.execute(
+                "INSERT INTO conversation_rules (account_id, conversation_id, folder_id) VALUES (%s, %s, %s)"
+                " ON CONFLICT (account_id, conversation_id)"
+                " DO UPDATE SET folder_id = excluded.folder_id, updated_at = now()",
+                (account_id, psycopg2.Binary(conversation_id), folder_id),
+            )
+            return previous[0] if previous else None
+
+        return await self._database.transaction(work)
+
+    async def restore(self, account_id: int, conversation_id: bytes, folder_id: int | None) -> None:
+        """
+        Put back the rule L{always_move} replaced (None: there was none).
+        """
+        if folder_id is None:
+            await self._database.execute(
+                "DELETE FROM conversation_rules WHERE account_id = %s AND conversation_id = %s",
+                (account_id, psycopg2.Binary(conversation_id)),
+            )
+        else:
+            await self.always_move(account_id, conversation_id, folder_id)
+
+    async def destination(self, account_id: int, conversation_id: bytes) -> int | None:
+        """
+        The live folder the account's rule for this conversation names, if any.
+        """
+        row = await self._database.query_one(
+            f"SELECT {destination_sql('%s', '%s')}", (account_id, psycopg2.Binary(conversation_id))
+        )
+        return row[0] if row else None
+
+    async def delivery_folder(self, account_id: int, conversation_id: bytes | None) -> int | None:
+        """
+        Where a new message of this conversation goes for this account: the
+        rule's folder, else the Inbox (None: the account has no Inbox).  One
+        statement, like the Inbox lookup it stands for.
+        """
+        row = await self._database.query_one(
+            f"SELECT coalesce({destination_sql('%(account)s', '%(conversation)s')},"
+            f" (SELECT id FROM folders WHERE account_id = %(account)s AND type = {INBOX} AND NOT deleted"
+            " ORDER BY id LIMIT 1))",
+            {"account": account_id,
+             "conversation": psycopg2.Binary(conversation_id) if conversation_id is not None else None},
+        )
+        return row[0] if row else None
+
+    async def list(self, account_id: int) -> list[ConversationRule]:
+        rows = await self._database.query(
+            "SELECT account_id, conversation_id, folder_id, updated_at FROM conversation_rules"
+            " WHERE account_id = %s ORDER BY updated_at, conversation_id",
+            (account_id,),
+        )
+        return [ConversationRule(row[0], bytes(row[1]), row[2], row[3]) for row in rows]
