@@ -286,9 +286,13 @@ class ItemStore:
             f"   OR w.folder_id IS NULL AND NOT f.deleted AND (f.type = {INBOX}"
             f"   OR f.id = {destination_sql('w.account_id', '%s::bytea')}))"
             f"  ORDER BY f.type = {INBOX}, f.id LIMIT 1) f),"
-            " locked AS (SELECT id FROM folders WHERE id IN (SELECT id FROM target) ORDER BY id FOR UPDATE),"
+            # NOT deleted is checked again once the lock is ours: a folder
+            # deleted while this waited for it (a MoveAlways destination) takes
+            # no copy, and then none is stored (LookupError below, 451).
+            " locked AS (SELECT id FROM folders WHERE id IN (SELECT id FROM target) AND NOT deleted"
+            "  ORDER BY id FOR UPDATE),"
             " stamped AS (UPDATE folders f SET modseq = f.modseq + 1 FROM locked l"
-            "  WHERE f.id = l.id AND (SELECT count(*) FROM target) = %s"
+            "  WHERE f.id = l.id AND (SELECT count(*) FROM locked) = %s"
             f"  RETURNING f.id, f.account_id, f.modseq, pg_notify(%s, {folder_payload_sql('f.account_id', 'f.id')})),"
             f" words AS (SELECT {vector} AS search),"
             f" added AS (INSERT INTO items (account_id, folder_id, modseq, created_modseq, {', '.join(names)}, search)"

@@ -1,0 +1,92 @@
+"""
+Conversation rules in the store, on a real PostgreSQL: where delivery puts
+a message, and what happens when the rule's folder is deleted while a
+delivery waits for it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from twisted.internet import defer
+
+from bluesync.items.email import parse_message
+from bluesync.mail.delivery import new_email_item
+from bluesync.passwords import hash_password
+from bluesync.store import folders as F
+from tests.push.helpers import until_stored
+from tests.support import DatabaseTestCase
+
+ROOT = (b"From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: Plans\r\n"
+        b"Message-ID: <root@example.net>\r\n\r\nShall we?\r\n")
+REPLY = (b"From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: Re: Plans\r\n"
+         b"Message-ID: <reply@example.net>\r\nReferences: <root@example.net>\r\n\r\nWell?\r\n")
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+
+
+class DeliveryRuleTests(DatabaseTestCase):
+    pool_size = 4
+
+    async def _set_up(self) -> None:
+        await super()._set_up()
+        self.alice = await self.store.create_account("alice@example.org", "Alice", hash_password("pw"))
+        self.bob = await self.store.create_account("bob@example.org", "Bob", hash_password("pw"))
+        self.inbox = await self.store.folders.by_type(self.alice.id, F.INBOX)
+        self.archive, _ = await self.store.folders.create(self.alice.id, None, "Archive", F.USER_MAIL)
+        self.conversation = parse_message(ROOT).conversation_id
+        self.assertEqual(parse_message(REPLY).conversation_id, self.conversation)
+        await self.store.conversations.always_move(self.alice.id, self.conversation, self.archive.id)
+
+    async def deliver(self, raw: bytes = REPLY) -> list[int]:
+        return await self.store.items.deliver([(self.alice.id, None), (self.bob.id, None)], new_email_item(raw, NOW))
+
+    async def folder_of(self, item_id: int) -> int:
+        return (await self.store.items.get(self.alice.id, item_id, with_content=False)).folder_id
+
+    async def test_rule_and_inbox(self):
+        """The conversation goes to the rule's folder, other mail and other accounts to the Inbox."""
+        alice_copy, bob_copy = await self.deliver()
+        self.assertEqual(await self.folder_of(alice_copy), self.archive.id)
+        bob_inbox = await self.store.folders.by_type(self.bob.id, F.INBOX)
+        self.assertEqual((await self.store.items.get(self.bob.id, bob_copy)).folder_id, bob_inbox.id)
+        other, _ = await self.deliver(ROOT.replace(b"Plans", b"Other").replace(b"root@", b"other@"))
+        self.assertEqual(await self.folder_of(other), self.inbox.id)
+        self.assertEqual(await self.store.conversations.delivery_folder(self.alice.id, self.conversation),
+                         self.archive.id)
+        self.assertEqual(await self.store.conversations.delivery_folder(self.alice.id, None), self.inbox.id)
+
+    async def test_folder_deleted_meanwhile(self):
+        """
+        A delivery that waited for the lock of a rule's folder while it was
+        being deleted stores nothing (the MTA is answered 451 and retries);
+        the retry lands in the Inbox.  No copy is lost in a deleted folder.
+        """
+        holding, release = defer.Deferred(), defer.Deferred()
+
+        async def delete_slowly(transaction):
+            # What FolderStore.delete does, held open until the delivery waits.
+            await transaction.execute("SELECT 1 FROM folders WHERE id = %s FOR UPDATE", (self.archive.id,))
+            await transaction.execute("UPDATE folders SET deleted = true WHERE id = %s", (self.archive.id,))
+            await transaction.execute("DELETE FROM conversation_rules WHERE folder_id = %s", (self.archive.id,))
+            holding.callback(None)
+            await release
+
+        deleting = defer.Deferred.fromCoroutine(self.database.transaction(delete_slowly))
+        await holding
+        delivering = defer.Deferred.fromCoroutine(self.deliver())
+
+        async def waiting_for_lock() -> bool:
+            row = await self.database.query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'")
+            return row[0] > 0
+
+        await until_stored(waiting_for_lock, "the delivery waiting for the folder lock")
+        release.callback(None)
+        await deleting
+        with self.assertRaises(LookupError):
+            await delivering
+        rows = await self.database.query("SELECT account_id, folder_id FROM items")
+        self.assertEqual(rows, [])
+        (alice_copy, _) = await self.deliver()
+        self.assertEqual(await self.folder_of(alice_copy), self.inbox.id)
