@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 from lxml import etree
 
@@ -31,6 +31,13 @@ BODY_PLAIN, BODY_HTML, BODY_RTF, BODY_MIME = 1, 2, 3, 4
 
 # Prefix of the properties that keep EAS elements no converter maps.
 X_EAS = "X-BLUESYNC-EAS-"
+
+# The code pages each class's ApplicationData draws from: unmapped
+# elements of these are kept, anything else is dropped.
+CALENDAR_PAGES = frozenset({CALENDAR, AIRSYNCBASE})
+CONTACTS_PAGES = frozenset({CONTACTS, CONTACTS2, AIRSYNCBASE})
+TASKS_PAGES = frozenset({TASKS, AIRSYNCBASE})
+NOTES_PAGES = frozenset({NOTES, AIRSYNCBASE})
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -309,14 +316,18 @@ def kept_value(element: etree._Element) -> tuple[str, bool]:
     return element.text or "", False
 
 
-def restore(name: str, value: str, is_xml: bool) -> etree._Element | None:
-    """The element a kept property holds, None if it names no EAS tag."""
+def restore(name: str, value: str, is_xml: bool, namespaces: Collection[str]) -> etree._Element | None:
+    """
+    The element a kept property holds, None if it names no EAS tag of
+    C{namespaces} (the class's own pages: what an older bluesync kept from
+    other pages is not sent on).
+    """
     if not name.upper().startswith(X_EAS):
         return None
     rest = name[len(X_EAS):].upper()
     page_name, _, tag_name = rest.partition("-")
     page = _PAGES.get(page_name)
-    if page is None:
+    if page is None or page.uri not in namespaces:
         return None
     tag = next((t for t in page.tags if t.name.upper() == tag_name), None)
     if tag is None:
@@ -335,11 +346,18 @@ def restore(name: str, value: str, is_xml: bool) -> etree._Element | None:
     return element
 
 
-def unmapped(data: etree._Element, mapped: Iterable[str]) -> list[etree._Element]:
-    """Children of `data` whose "{ns}Name" tag is not in `mapped`."""
+def unmapped(data: etree._Element, mapped: Iterable[str], namespaces: Collection[str]) -> list[etree._Element]:
+    """
+    Children of `data` whose "{ns}Name" tag is not in `mapped` but is in
+    one of the class's own C{namespaces}, to be kept and sent back to other
+    devices.  Elements of other pages (an AirSync or Email element inside a
+    task, say) are no part of the item and are dropped, never stored and
+    echoed to every device.
+    """
     known = set(mapped)
     return [child for child in data
-            if isinstance(child.tag, str) and child.tag not in known]
+            if isinstance(child.tag, str) and child.tag not in known
+            and split_tag(child.tag)[0] in namespaces]
 
 
 def tags(namespace: str, *names: str) -> set[str]:

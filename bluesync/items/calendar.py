@@ -344,7 +344,7 @@ def _event_from_eas(data: etree._Element, version: tuple[int, int], tz: tzinfo |
                 override = _exception_from_eas(event, exception, ctx)
                 if override is not None:
                     overrides.append(override)
-    for element in _eas.unmapped(data, _MAPPED_ELEMENTS):
+    for element in _eas.unmapped(data, _MAPPED_ELEMENTS, _eas.CALENDAR_PAGES):
         _ical.add_kept(event, element)
     return event, overrides, ctx.zones
 
@@ -434,7 +434,7 @@ def _override(master, original, exception: etree._Element, ctx: _Context) -> ica
         a for a in master.subcomponents if a.name == "VALARM"]
     for alarm in alarms:
         override.add_component(alarm)
-    for element in _eas.unmapped(exception, _EXCEPTION_ELEMENTS):
+    for element in _eas.unmapped(exception, _EXCEPTION_ELEMENTS, _eas.CALENDAR_PAGES):
         _ical.add_kept(override, element)
     return override
 
@@ -628,7 +628,7 @@ def _location_element(parent, component, serve: _Serve) -> None:
     kept = None
     for name, value, is_xml in _ical.kept(component):
         if name == KEPT_LOCATION and is_xml:
-            kept = _eas.restore(name, value, True)
+            kept = _eas.restore(name, value, True, _eas.CALENDAR_PAGES)
     if location is None and kept is None:
         return
     name = _ical.x_text(location) if location is not None else ""
@@ -769,7 +769,7 @@ def _exceptions_element(parent, master, overrides, serve: _Serve, tz, body_prefe
         for name, value, is_xml in _ical.kept(override):
             if name in _SPECIAL_KEPT:
                 continue
-            element = _eas.restore(name, value, is_xml)
+            element = _eas.restore(name, value, is_xml, _eas.CALENDAR_PAGES)
             if element is not None and _eas.supported(element, _eas.version_text(serve.version)):
                 exception.append(element)
 
@@ -849,7 +849,7 @@ def to_eas(stored: bytes | str, version: str, *, tz: tzinfo | None = None,
     for name, value, is_xml in _ical.kept(master):
         if name in _SPECIAL_KEPT:
             continue
-        element = _eas.restore(name, value, is_xml)
+        element = _eas.restore(name, value, is_xml, _eas.CALENDAR_PAGES)
         if element is not None and _eas.supported(element, version_text):
             data.append(element)
     return data

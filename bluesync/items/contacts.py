@@ -271,7 +271,7 @@ def _build(data: etree._Element, version: tuple[int, int], tz: tzinfo | None,
         _add(card, "NOTE", body.text)
         if body.html is not None:
             _add(card, "X-BLUESYNC-EAS-BODYHTML", body.html)
-    for element in _eas.unmapped(data, _MAPPED):
+    for element in _eas.unmapped(data, _MAPPED, _eas.CONTACTS_PAGES):
         name = _eas.kept_name(element)
         if name is None:
             continue
@@ -502,7 +502,7 @@ def _serve(values: dict, body: Body | None, kept: dict, v: tuple[int, int],
     for name, (value, is_xml) in kept.items():
         if name.startswith("X-BLUESYNC-EAS-CONTACTS-EMAIL") or name == "X-BLUESYNC-EAS-BODYHTML":
             continue
-        element = _eas.restore(name, value, is_xml)
+        element = _eas.restore(name, value, is_xml, _eas.CONTACTS_PAGES)
         if element is not None and element.tag not in values:
             values[element.tag] = element
     values.pop(_ORDER[_BODY_POSITION], None)

@@ -59,7 +59,7 @@ def from_eas(data: etree._Element, version: str, *, uid: str | None = None,
     message_class = text(data, NOTES, "MessageClass")
     if message_class:
         _ical.add_text(journal, KEPT_CLASS, message_class)
-    for element in _eas.unmapped(data, _MAPPED):
+    for element in _eas.unmapped(data, _MAPPED, _eas.NOTES_PAGES):
         _ical.add_kept(journal, element)
     calendar = _ical.new_calendar()
     calendar.add_component(journal)
@@ -96,7 +96,7 @@ def to_eas(stored: bytes | str, version: str, *,
     for name, value, is_xml in _ical.kept(journal):
         if name == KEPT_CLASS:
             continue
-        element = _eas.restore(name, value, is_xml)
+        element = _eas.restore(name, value, is_xml, _eas.NOTES_PAGES)
         if element is not None and _eas.supported(element, _eas.version_text(v)):
             data.append(element)
     return data

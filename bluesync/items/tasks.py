@@ -141,7 +141,7 @@ def from_eas(data: etree._Element, version: str, *, tz: tzinfo | None = None,
             value = text(recurrence, TASKS, name)
             if value is not None:
                 _ical.add_text(todo, f"X-BLUESYNC-EAS-TASKS-{name.upper()}", value)
-    for element in _eas.unmapped(data, _MAPPED):
+    for element in _eas.unmapped(data, _MAPPED, _eas.TASKS_PAGES):
         _ical.add_kept(todo, element)
     calendar = _ical.new_calendar()
     calendar.add_component(todo)
@@ -231,7 +231,7 @@ def to_eas(stored: bytes | str, version: str, *, tz: tzinfo | None = None,
     for name, value, is_xml in _ical.kept(todo):
         if name in skip:
             continue
-        element = _eas.restore(name, value, is_xml)
+        element = _eas.restore(name, value, is_xml, _eas.TASKS_PAGES)
         if element is not None and _eas.supported(element, _eas.version_text(v)):
             data.append(element)
     return data

@@ -77,3 +77,27 @@ class TaskTests(SynchronousTestCase):
         self.assertIn(b"SUMMARY:Call back", merged)
         self.assertIn(b"URL:https://example.org/t1", merged)
         self.assertIn(b"UID:t1", merged)
+
+    def test_foreign_elements_are_not_kept(self):
+        """Elements of other code pages inside a task's ApplicationData (a phone's bug, or hostile input) are
+        neither stored nor sent on to other devices; unknown Tasks elements still are."""
+        stored, _ = tasks.from_eas(xml(
+            '<t:Subject>x</t:Subject><e:Status xmlns:e="Email:">11:1</e:Status><Status>7</Status>'
+            '<c:Subject xmlns:c="Calendar:">y</c:Subject><t:OrdinalDate>2026-01-01T00:00:00.000Z</t:OrdinalDate>'),
+            "16.1")
+        self.assertNotIn(b"EMAIL-STATUS", stored)
+        self.assertNotIn(b"AIRSYNC-STATUS", stored)
+        self.assertNotIn(b"CALENDAR-SUBJECT", stored)
+        served = tasks.to_eas(stored, "16.1")
+        tags = [node.tag for node in served.iter()]
+        self.assertNotIn("{Email:}Status", tags)
+        self.assertNotIn("{AirSync:}Status", tags)
+        self.assertNotIn("{Calendar:}Subject", tags)
+
+    def test_foreign_kept_property_is_not_served(self):
+        """A stored X-BLUESYNC-EAS property of another page (kept by an older bluesync) is not sent to phones."""
+        stored, _ = tasks.from_eas(xml("<t:Subject>x</t:Subject>"), "16.1")
+        stored = stored.replace(b"END:VTODO", b"X-BLUESYNC-EAS-AIRSYNC-STATUS:11:1\r\nEND:VTODO")
+        served = tasks.to_eas(stored, "16.1")
+        self.assertNotIn("{AirSync:}Status", [node.tag for node in served.iter()])
+
