@@ -103,6 +103,14 @@ _COLUMNS = (
 )
 
 
+def qualified_columns(alias: str) -> str:
+    """
+    The columns a L{Folder} is built from, qualified by a table alias, for
+    a statement of another table family that reads a folder beside its rows.
+    """
+    return ", ".join(f"{alias}.{column.strip()}" for column in _COLUMNS.split(","))
+
+
 class FolderError(Exception):
     pass
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bluesync.store.database import Database, Transaction
+from bluesync.store.folders import Folder, qualified_columns
 
 HIERARCHY = 0
 _EPOCH_LENGTH = 8
@@ -80,7 +81,41 @@ class SyncStateStore:
         )
         if row is None:
             return None
-        modseq, state, latest, oldest = row
+        return await self._acknowledged(device_pk, collection, epoch, counter, *row)
+
+    async def in_folder(self, account_id: int, device_pk: int, folder_id: int | None,
+                        key: str) -> tuple[Folder | None, SyncState | None]:
+        """
+        The account's live folder C{folder_id} and the state C{key} names
+        in it (as L{get}), in one statement: what every Sync of a
+        collection reads first, and all that a Sync with nothing new
+        reads besides its account and device.
+        """
+        if folder_id is None:
+            return None, None
+        parsed = parse_key(key)
+        epoch, counter = parsed if parsed is not None else ("", -1)
+        row = await self._database.query_one(
+            f"SELECT {qualified_columns('f')}, s.modseq, s.state, k.latest, k.oldest FROM folders f"
+            " LEFT JOIN sync_states s ON s.device_id = %(device)s AND s.collection = f.id"
+            "  AND s.counter = %(counter)s AND s.epoch = %(epoch)s"
+            " CROSS JOIN (SELECT max(counter) AS latest, min(counter) AS oldest FROM sync_states"
+            "  WHERE device_id = %(device)s AND collection = %(folder)s) k"
+            " WHERE f.id = %(folder)s AND f.account_id = %(account)s AND NOT f.deleted",
+            {"device": device_pk, "account": account_id, "folder": folder_id, "counter": counter, "epoch": epoch},
+        )
+        if row is None:
+            return None, None
+        folder = Folder(*row[:-4])
+        if row[-4] is None:
+            return folder, None
+        return folder, await self._acknowledged(device_pk, folder_id, epoch, counter, *row[-4:])
+
+    async def _acknowledged(self, device_pk: int, collection: int, epoch: str, counter: int, modseq: int,
+                            state: dict, latest: int, oldest: int) -> SyncState:
+        """
+        The state read for a key; using the current key drops the older ones.
+        """
         if counter == latest and oldest < counter:
             await self._database.execute(
                 "DELETE FROM sync_states WHERE device_id = %s AND collection = %s AND counter < %s",

@@ -96,6 +96,14 @@ class SyncEngine:
     async def resolve(self, device_pk: int, folder: Folder, key: str) -> SyncState | None:
         return await self._store.sync_states.get(device_pk, folder.id, key)
 
+    async def open(self, account_id: int, device_pk: int, folder_id: int | None,
+                   key: str) -> tuple[Folder | None, SyncState | None]:
+        """
+        The account's folder and the state C{key} names in it (None for
+        either that does not exist), read together in one round trip.
+        """
+        return await self._store.sync_states.in_folder(account_id, device_pk, folder_id, key)
+
     async def collect(self, account_id: int, folder: Folder, state: SyncState, window: int,
                       filter_type: int, with_content: bool = True, raw_if_rendered: bool = True,
                       folder_is_current: bool = False) -> Batch:

@@ -366,7 +366,11 @@ class SyncHandler:
 
     async def _collection(self, request: SyncRequest, collection: CollectionRequest) -> CollectionResult:
         result = CollectionResult(collection)
-        folder = await self.store.folders.get(self.account.id, parse_server_id(collection.collection_id))
+        folder_id = parse_server_id(collection.collection_id)
+        if collection.sync_key == "0":
+            folder, state = await self.store.folders.get(self.account.id, folder_id), None
+        else:
+            folder, state = await self.engine.open(self.account.id, self.device.id, folder_id, collection.sync_key)
         if folder is None:
             # Another account's folder is answered exactly like a missing one.
             result.status = HIERARCHY_CHANGED
@@ -383,7 +387,6 @@ class SyncHandler:
             )
             result.sync_key = state.key
             return result
-        state = await self.engine.resolve(self.device.id, folder, collection.sync_key)
         if state is None:
             result.status = INVALID_KEY
             result.sync_key = "0"
