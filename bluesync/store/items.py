@@ -254,7 +254,10 @@ class ItemStore:
         One statement in autocommit, so one round trip and its own
         transaction: a delivery is bound by round trips, and the five
         statements of L{insert} (plus BEGIN, NOTIFY and COMMIT) cost more
-        than storing the message.  It keeps the rules of L{stamp}: the
+        than storing the message.  Its result arrives only once it has
+        committed (PostgreSQL ends an implicit transaction before it
+        reports the command complete), so the MTA's 250 still follows the
+        commit.  It keeps the rules of L{stamp}: the
         folder rows are locked (in id order, so two deliveries to the same
         accounts never deadlock) and bumped, each copy is stamped with its
         folder's new modseq, and the NOTIFY is sent by the same statement,
