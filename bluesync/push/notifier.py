@@ -281,6 +281,14 @@ class Notifier:
     def held_count(self) -> int:
         return len(self._devices)
 
+    def held_sequence(self, device_key: DeviceKey) -> int | None:
+        """
+        The hold sequence of the request held for C{device_key} (None: none
+        held, or its announcement has not answered yet).
+        """
+        waiter = self._devices.get(device_key)
+        return waiter.sequence if waiter is not None else None
+
     def held_for_account(self, account_id: int) -> int:
         """
         How many requests of the account are held here (Pings and Sync

@@ -366,6 +366,15 @@ class DeviceStore:
         )
         return row[0] if row else None
 
+    async def held_until(self, device_pk: int) -> datetime | None:
+        """
+        The device's ping_until: the end of its latest Ping (None: none
+        held, or no such device).  A Ping that finds another value there
+        was superseded.
+        """
+        row = await self._database.query_one("SELECT ping_until FROM devices WHERE id = %s", (device_pk,))
+        return row[0] if row else None
+
     def ping_released(self, device_pk: int, until: datetime) -> None:
         """
         The Ping held until C{until} was answered early: clear

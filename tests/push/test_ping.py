@@ -393,8 +393,11 @@ class PingReleaseTests(PingTestCase):
 
 
 class TwoProcessTests(PingTestCase):
-    async def test_other_process_delivery(self):
-        """A Ping held by one server is answered when another server's store delivers the mail."""
+    async def second_server(self) -> tuple[EASClient, Notifier]:
+        """
+        Another server on the same database, with its own pool, notifier
+        and LISTEN connection; and the test's phone as its client.
+        """
         database = await connect(self.dsn, 2)
         self.addCleanup(database.close)
         other_store = Store(database)
@@ -410,6 +413,11 @@ class TwoProcessTests(PingTestCase):
         client = EASClient(f"http://127.0.0.1:{port.getHost().port}", self.account.address, PASSWORD,
                            device_id="PINGDEVICE1", pool=self.pool)
         client.policy_key = self.client.policy_key
+        return client, other_notifier
+
+    async def test_other_process_delivery(self):
+        """A Ping held by one server is answered when another server's store delivers the mail."""
+        client, other_notifier = await self.second_server()
         answer = defer.ensureDeferred(client.post("Ping", ping_xml(300, [self.inbox.id])))
         await until(lambda: other_notifier.held_count() == 1, "the Ping held on the second server")
         self.assertEqual(self.notifier.held_count(), 0)
@@ -417,3 +425,24 @@ class TwoProcessTests(PingTestCase):
         await deliver(self.store, self.account.id)
         answer = await answer
         self.assertEqual((status(answer), changed_folders(answer)), (2, [str(self.inbox.id)]))
+
+    async def test_newer_ping_held_while_notifications_were_lost(self):
+        """A Ping superseded on another server while this one's LISTEN connection was down ends when it reconnects."""
+        client, other_notifier = await self.second_server()
+        older = self.ping(ping_xml(300, [self.inbox.id]))
+        await until(lambda: self.notifier.held_sequence(self.device_row.id) is not None, "the first Ping announced")
+        name = psycopg2.extensions.parse_dsn(self.dsn)["dbname"]
+        self.addCleanup(admin_sql, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        admin_sql(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false",
+                  f"SELECT pg_terminate_backend({self.listener.backend_pid})")
+        await until(lambda: not self.listener.listening, "the listener to notice")
+        newer = defer.ensureDeferred(client.post("Ping", ping_xml(300, [self.inbox.id])))
+        await until(lambda: other_notifier.held_sequence(self.device_row.id) is not None,
+                    "the second Ping announced")
+        # Its announcement went nowhere here: the first Ping is still held.
+        self.assertFalse(older.called)
+        admin_sql(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        self.assertEqual(status(await older), 1)
+        self.assertFalse(newer.called)
+        await deliver(self.store, self.account.id)
+        self.assertEqual(status(await newer), 2)

@@ -28,7 +28,10 @@ keeps waiting for what is left of its heartbeat.
 
 Status 1 answers a heartbeat that ends, a Ping superseded by a newer one
 from the same device (held by this process or another one on the same
-database: see bluesync.push.notifier), and a server that is shutting down.  A device whose
+database: see bluesync.push.notifier), and a server that is shutting down.
+An announcement lost while the LISTEN connection was down is caught by the
+re-check after it reconnects: devices.ping_until then holds the newer
+Ping's end, not ours.  A device whose
 state changes (blocked, quarantined, wipe requested, sync state reset,
 partnership removed: NOTIFY "d") is re-checked for access at once: a
 refused device gets the refusal (MS-ASCMD 2.2.2 status in the Ping, or
@@ -54,7 +57,7 @@ from bluesync.eas import access, hierarchy
 from bluesync.eas.context import CommandContext
 from bluesync.eas.responses import wbxml_response
 from bluesync.devices.state import timestamp
-from bluesync.push.notifier import DEVICE, SHUTDOWN, SUPERSEDED, TIMEOUT, discard
+from bluesync.push.notifier import DEVICE, RECHECK, SHUTDOWN, SUPERSEDED, TIMEOUT, discard
 from bluesync.store.folders import parse_server_id
 from bluesync.web.rendering import Response, shed
 
@@ -238,11 +241,14 @@ async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat:
     # meanwhile, and a phone that hangs up is not kept waiting for it.
     held_until = None
     held_write = None
+    recorded = False
     wakeup = None
     waiting = None
 
     def announced(sequence):
+        nonlocal recorded
         if sequence is not None:
+            recorded = True
             notifier.sequenced(waiting, sequence)
 
     try:
@@ -274,6 +280,12 @@ async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat:
                 # Still allowed: read the store again (a sync state reset
                 # is Status 7 at once) and go on holding.
                 continue
+            if wakeup.reason == RECHECK and recorded and await devices.held_until(device_pk) != held_until:
+                # Notifications were lost (the LISTEN connection dropped),
+                # maybe the announcement of a newer Ping of the device held
+                # by another process: it recorded its own end.
+                _log(ctx, "a newer Ping was held while notifications were lost")
+                return answer(EXPIRED)
             if not wakeup:
                 # The heartbeat ended, a newer Ping took over, or we are stopping.
                 return answer(EXPIRED)
