@@ -281,6 +281,14 @@ class Notifier:
     def held_count(self) -> int:
         return len(self._devices)
 
+    def held_by_kind(self) -> tuple[int, int]:
+        """
+        (held Pings, held Sync waits): a Ping is keyed by the device's row
+        id, a Sync wait by a tuple ending with it.
+        """
+        sync_waits = sum(1 for key in self._devices if isinstance(key, tuple))
+        return len(self._devices) - sync_waits, sync_waits
+
     def held_sequence(self, device_key: DeviceKey) -> int | None:
         """
         The hold sequence of the request held for C{device_key} (None: none

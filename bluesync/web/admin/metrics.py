@@ -61,9 +61,7 @@ def held_requests(notifier) -> tuple[int, int]:
     """
     if notifier is None:
         return 0, 0
-    keys = notifier._devices
-    sync_waits = sum(1 for key in keys if isinstance(key, tuple))
-    return len(keys) - sync_waits, sync_waits
+    return notifier.held_by_kind()
 
 
 def resident_memory() -> int | None:
