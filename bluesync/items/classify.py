@@ -94,7 +94,8 @@ def addresses(msg: Message, header: str) -> list[tuple[str, str]]:
     values = mime.raw_headers(msg, header)
     if not values:
         return []
-    charset = mime.content_charset(msg)
+    # Only raw 8-bit bytes need the charset (see mime.header_text).
+    charset = None if all(value.isascii() for value in values) else mime.content_charset(msg)
     texts = [mime.decode_8bit(value, charset) for value in values]
     try:
         pairs = _email_utils.getaddresses(texts)

@@ -229,7 +229,9 @@ def header_text(msg: Message, name: str) -> str:
     value = raw_header(msg, name)
     if value is None:
         return ""
-    return decode_header_value(value, content_charset(msg))
+    # The charset serves only raw 8-bit bytes (decode_8bit), and finding
+    # it parses Content-Type again: an ASCII value does without.
+    return decode_header_value(value, None if value.isascii() else content_charset(msg))
 
 
 def content_charset(part: Message) -> str | None:

@@ -162,6 +162,21 @@ class ParseMessageTests(SynchronousTestCase):
         self.assertEqual(summary.from_, '"René Dupont" <rene@example.fr>')
         self.assertEqual(summary.body_text_for_search, "Un café crème, s'il vous plaît.\n")
 
+    def test_eightBitHeadersInMessageCharset(self):
+        """
+        Raw header bytes in a charset Windows-1252 would misread (KOI8-R)
+        are read in the message's charset, in the Subject and in an
+        address's name, beside ASCII headers that never need it.
+        """
+        raw = ("From: \u0418\u0432\u0430\u043d <ivan@example.ru>\r\nTo: Bob <bob@example.com>\r\n"
+               "Subject: \u041f\u0440\u0438\u0432\u0435\u0442\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+               "\u0422\u0435\u043a\u0441\u0442\r\n").encode("koi8-r")
+        summary = parse_message(raw, RECEIVED)
+        self.assertEqual(summary.subject, "\u041f\u0440\u0438\u0432\u0435\u0442")
+        self.assertEqual(summary.from_, '"\u0418\u0432\u0430\u043d" <ivan@example.ru>')
+        self.assertEqual(summary.to, '"Bob" <bob@example.com>')
+
     def test_noDateNoFrom(self):
         """Missing headers give empty fields and the delivery time."""
         summary = parse_message(load("no_date_from.eml"), RECEIVED)
