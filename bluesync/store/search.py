@@ -28,6 +28,11 @@ from bluesync.store.database import Database
 #   MS-ASCMD 2.2.3.184.3 calls Total an estimate.
 COUNT_LIMIT = 500
 
+# How many of a device's Find searches are remembered (migration 012): a
+# phone pages through one search at a time, and a few more cover a user
+# going back to an earlier list.
+FIND_SEARCHES_KEPT = 8
+
 
 class NoSuchFolder(LookupError):
     """
@@ -42,9 +47,12 @@ class MailboxQuery:
     a text without any word matches nothing.  An empty C{folder_ids}
     searches the whole mailbox; C{deep} adds the subfolders of the given
     ones.  Both dates are exclusive bounds on the date received.
+    C{tsquery} is a condition already in C{to_tsquery} form (the Find
+    command's KQL, L{bluesync.store.kql}), applied besides C{text}.
     """
 
     text: str | None = None
+    tsquery: str | None = None
     folder_ids: tuple[int, ...] = ()
     deep: bool = False
     received_after: datetime | None = None
@@ -124,6 +132,9 @@ class SearchStore:
                 return MailboxResult([], 0)
             where.append(f"i.search @@ to_tsquery('{fulltext.CONFIG}', %(query)s)")
             params["query"] = fulltext.tsquery(words)
+        if query.tsquery is not None:
+            where.append(f"i.search @@ to_tsquery('{fulltext.CONFIG}', %(tsquery)s)")
+            params["tsquery"] = query.tsquery
         if query.folder_ids:
             where.append("i.folder_id = ANY(%(folders)s)")
             params["folders"] = await self._scope(account_id, query.folder_ids, query.deep)
@@ -207,6 +218,28 @@ class SearchStore:
         )
         total = rows[0][3] if rows else 0
         return [DirectoryEntry(*row[:3]) for row in rows], total
+
+    async def begin_find(self, device_id: int, search_id: str) -> None:
+        """
+        Remember that the device began the Find search C{search_id} (a
+        GUID), keeping its L{FIND_SEARCHES_KEPT} most recent ones.
+        """
+        await self._database.execute(
+            "UPDATE devices SET find_searches ="
+            " (array_prepend(%(search)s::uuid, array_remove(find_searches, %(search)s::uuid)))[1:%(kept)s]"
+            " WHERE id = %(device)s",
+            {"search": search_id, "device": device_id, "kept": FIND_SEARCHES_KEPT},
+        )
+
+    async def find_begun(self, device_id: int, search_id: str) -> bool:
+        """
+        Whether the device began the Find search C{search_id} lately.
+        """
+        row = await self._database.query_one(
+            "SELECT %(search)s::uuid = ANY(find_searches) FROM devices WHERE id = %(device)s",
+            {"search": search_id, "device": device_id},
+        )
+        return bool(row and row[0])
 
     async def by_address(self, address: str) -> DirectoryEntry | None:
         """
