@@ -78,19 +78,24 @@ class ActiveSyncResource:
     Built per request by the realm, for the authenticated account.
     """
 
-    def __init__(self, account: Account, server: ServerContext, commands=None) -> None:
+    def __init__(self, account: Account, server: ServerContext, commands=None, versions=None) -> None:
         self.account = account
         self.server = server
         if commands is None:
             # Imported here: command modules import this package's helpers.
-            from bluesync.eas.commands import COMMANDS as commands
+            from bluesync.eas.commands import COMMANDS as commands, VERSIONS as versions
         self.commands = commands
+        # Commands only some protocol versions have: OPTIONS names them
+        # when one of ours does, and a request in another version is a 501.
+        self.versions = versions or {}
 
     @metrics.counted
     async def respond(self, request) -> Response:
         method = request.method
         if method == b"OPTIONS":
-            return Response(200, b"", options_headers(self.commands))
+            offered = [name for name in self.commands
+                       if name not in self.versions or self.versions[name].intersection(SUPPORTED_VERSIONS)]
+            return Response(200, b"", options_headers(offered))
         if method != b"POST":
             return Response(405, b"", {"allow": "OPTIONS,POST"})
         return await self._post(request)
@@ -109,12 +114,14 @@ class ActiveSyncResource:
         del headers, query
         self.command = eas_request.command
         handler = self.commands.get(eas_request.command)
-        if handler is None:
+        versions = self.versions.get(eas_request.command)
+        if handler is None or (versions is not None and eas_request.version not in versions):
             log.info(
-                "{account} {device}: command {command} not implemented",
+                "{account} {device}: command {command} not implemented in {version}",
                 account=self.account.address,
                 device=eas_request.device_id,
                 command=eas_request.command,
+                version=eas_request.version,
             )
             return Response(501)
         guard = self.server.guard

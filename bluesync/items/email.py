@@ -33,6 +33,7 @@ Rules decided here (see the docstrings for details):
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import re
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from bluesync.items.html2text import html_to_text, text_to_html
 __all__ = [
     "Attachment", "BodyPreference", "Flag", "ItemState", "MessageSummary", "Rendition", "rendition", "prepare",
     "MIME_TRUNCATION_SIZES", "application_data", "attachment", "attachments",
-    "change_data", "html_body", "html_to_text", "invitation",
+    "change_data", "find_properties", "html_body", "html_to_text", "invitation",
     "parse_message", "plain_body", "text_to_html",
 ]
 
@@ -58,6 +59,7 @@ AIRSYNCBASE = "AirSyncBase:"
 EMAIL = "Email:"
 EMAIL2 = "Email2:"
 TASKS = "Tasks:"
+FIND = "Find:"
 
 PREVIEW_LIMIT = 255
 SEARCH_TEXT_LIMIT = 100_000
@@ -611,6 +613,51 @@ def application_data(raw: bytes, summary: MessageSummary, state: ItemState, *,
     if v >= (16, 0):
         _el(data, EMAIL2, "IsDraft", 1 if is_draft else 0)
     return data
+
+
+def _display_names(shown: str) -> str:
+    """
+    The names of an address list as Email:To shows it, "; "-joined like
+    Email:DisplayTo (an address stands for a missing name).
+    """
+    if not shown:
+        return ""
+    try:
+        pairs = email.utils.getaddresses([shown])
+    except Exception:
+        return shown
+    return "; ".join(name or address for name, address in pairs if name or address)
+
+
+def find_properties(summary: MessageSummary, state: ItemState, *, is_draft: bool = False) -> etree._Element:
+    """
+    The Find:Properties of a message in a Find command result (MS-ASCMD
+    2.2.3.139.1): what a list of search results shows, in the order the
+    specification lists it, and no body.  DisplayCc and DisplayBcc are
+    names like Email:DisplayTo; only the sender's own copies (Sent Items,
+    Drafts) have Bcc recipients to show.
+    """
+    properties = etree.Element(f"{{{FIND}}}Properties")
+    if summary.subject:
+        _el(properties, EMAIL, "Subject", summary.subject)
+    _el(properties, EMAIL, "DateReceived", eas_datetime(summary.received))
+    if summary.display_to:
+        _el(properties, EMAIL, "DisplayTo", summary.display_to)
+    display_cc = _display_names(summary.cc)
+    if display_cc:
+        _el(properties, FIND, "DisplayCc", display_cc)
+    display_bcc = _display_names(summary.bcc)
+    if display_bcc:
+        _el(properties, FIND, "DisplayBcc", display_bcc)
+    _el(properties, EMAIL, "Importance", summary.importance)
+    _el(properties, EMAIL, "Read", 1 if state.read else 0)
+    _el(properties, EMAIL2, "IsDraft", 1 if is_draft else 0)
+    if summary.preview_text:
+        _el(properties, FIND, "Preview", summary.preview_text[:PREVIEW_LIMIT])
+    _el(properties, FIND, "HasAttachments", 1 if summary.has_attachments else 0)
+    if summary.from_:
+        _el(properties, EMAIL, "From", summary.from_)
+    return properties
 
 
 def change_data(state: ItemState, *, version: str) -> etree._Element:
