@@ -39,7 +39,7 @@ __all__ = [
     "NoSuchInstance", "Plan", "attendees_of", "cancelled", "global_obj_id", "invitees", "is_organizer",
     "occurrence", "organizer_of", "own_attendee", "partstat_of", "plan", "prepared", "received", "replied",
     "reply_source", "responded",
-    "sequence_of", "uid_from_global_obj_id",
+    "sent_by_organizer", "sequence_of", "uid_from_global_obj_id",
 ]
 
 BUSY = "X-MICROSOFT-CDO-BUSYSTATUS"
@@ -104,6 +104,22 @@ def organizer_of(stored: bytes | str) -> str:
 
 def is_organizer(stored: bytes | str, own: set[str]) -> bool:
     return organizer_of(stored) in own
+
+
+def sent_by_organizer(message: bytes | str, sender: str) -> bool:
+    """
+    Whether C{sender} (the From of an iTIP message) is the ORGANIZER of
+    every event it carries, or the SENT-BY acting for it (RFC 5546 3.2,
+    RFC 6047 3): anyone may invite, but only the organizer may change or
+    cancel a meeting already in someone's calendar.
+    """
+    sender = sender.lower()
+    events = _events(_ical.parse(message))
+    for event in events:
+        value = event.get("ORGANIZER")
+        if value is None or sender not in (address(value), address(value.params.get("SENT-BY", ""))):
+            return False
+    return bool(sender) and bool(events)
 
 
 def attendees_of(event) -> dict[str, object]:

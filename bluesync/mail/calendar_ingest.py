@@ -193,6 +193,13 @@ async def apply(store, account, ics: str, parsed: imip.Invitation, sender: str,
         item_id = await add_event(store, account, found.folder, scheduling.received(ics, own), tz)
         _logged(account, parsed, "added", item_id)
         return "added"
+    if method != "REPLY" and not scheduling.sent_by_organizer(ics, sender):
+        # The From is all a message says of who sent it: for a local
+        # account's SendMail it is checked (composemail), over LMTP the
+        # MTA vouches for it.  ORGANIZER is whatever the sender wrote.
+        log.info("calendar: {method} {uid} for {account} ignored: sent by {sender!r}, not by the organizer",
+                 method=method, uid=parsed.uid, account=account.address, sender=sender)
+        return "ignored"
     refusal: list[str] = []
 
     def edit(content: bytes):

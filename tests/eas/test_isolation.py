@@ -695,3 +695,37 @@ class IsolationTests(MailboxTestCase):
         self.assert_clean(answer)
         self.assertNotIn(b"bob", answer.body.lower())
         await self.assert_bob_untouched()
+
+    # -- meeting mail --------------------------------------------------------
+
+    async def test_meeting_mail_in_the_organizer_name(self):
+        """
+        Alice, who knows the UID of Carol's meeting with Bob (she may be
+        invited too), sends Bob a CANCEL and an updated REQUEST that name
+        Carol as organizer: the messages reach Bob's Inbox as any mail, but
+        only Carol can cancel or move Carol's meeting in Bob's calendar.
+        """
+        before = (await self.store.items.folder_items(self.bob.id, self.bob_calendar.id))[0].content
+        for number, method in enumerate(("REQUEST", "CANCEL")):
+            forged = imipdata.message(method, imipdata.vevent(uid=UID, sequence=5, summary="Moved by Alice",
+                                                              start="20260311T100000", end="20260311T110000",
+                                                              attendees=(BOB,)),
+                                      sender="Alice <alice@example.org>", to=BOB, subject="Update",
+                                      message_id=f"<forged-{number}@example.org>")
+            answer = await self.client.post("SendMail", compose_document("SendMail", forged, client_id=f"f{number}"))
+            self.assertEqual((answer.code, answer.body), (200, b""), answer)
+            events = await self.store.items.folder_items(self.bob.id, self.bob_calendar.id)
+            self.assertEqual([event.content for event in events], [before], method)
+        # Carol's delegate (SENT-BY) and Carol herself still can.
+        update = imipdata.message("REQUEST", imipdata.vevent(uid=UID, sequence=6, summary=f"{MARK} moved",
+                                                             attendees=(BOB,)),
+                                  sender="Dan <dan@example.net>", to=BOB, message_id="<moved@example.net>")
+        update = update.replace(b"ORGANIZER;CN=Carol Organizer:",
+                                b'ORGANIZER;CN=Carol Organizer;SENT-BY="mailto:dan@example.net":')
+        await self.lmtp_deliver(update, [BOB])
+        (event,) = await self.store.items.folder_items(self.bob.id, self.bob_calendar.id)
+        self.assertIn(f"SUMMARY:{MARK} moved".encode(), event.content)
+        cancel = imipdata.message("CANCEL", imipdata.vevent(uid=UID, sequence=7, attendees=(BOB,)), to=BOB,
+                                  message_id="<cancel@example.net>")
+        await self.lmtp_deliver(cancel, [BOB])
+        self.assertEqual(await self.store.items.folder_items(self.bob.id, self.bob_calendar.id), [])
