@@ -131,6 +131,13 @@ TEMPLATES: dict[str, str] = {
                '<FreeText>budget</FreeText></And></Query><Options><Range>0-9</Range><DeepTraversal/>'
                '<b:BodyPreference><b:Type>1</b:Type><b:TruncationSize>100</b:TruncationSize></b:BodyPreference>'
                '</Options></Store></Search>'),
+    "Find": ('<Find xmlns="Find:" xmlns:a="AirSync:"><SearchId>2f6c8b5e-4a1d-4c2e-9b7a-1d2e3f4a5b6c</SearchId>'
+             '<ExecuteSearch><MailBoxSearchCriterion><Query><a:Class>Email</a:Class>'
+             '<a:CollectionId>{inbox}</a:CollectionId><FreeText>subject:budget line</FreeText></Query>'
+             '<Options><Range>0-4</Range><DeepTraversal/></Options></MailBoxSearchCriterion></ExecuteSearch></Find>'),
+    "FindGAL": ('<Find xmlns="Find:"><SearchId>3a6c8b5e-4a1d-4c2e-9b7a-1d2e3f4a5b6c</SearchId><ExecuteSearch>'
+                '<GALSearchCriterion><Query>ali</Query><Options><Range>0-4</Range><Picture><MaxSize>4096</MaxSize>'
+                '<MaxPictures>3</MaxPictures></Picture></Options></GALSearchCriterion></ExecuteSearch></Find>'),
     "SearchGAL": ('<Search xmlns="Search:"><Store><Name>GAL</Name><Query>ali</Query><Options><Range>0-4</Range>'
                   '</Options></Store></Search>'),
     "ResolveRecipients": ('<ResolveRecipients xmlns="ResolveRecipients:"><To>alice</To><To>nobody@example.net</To>'
@@ -157,7 +164,7 @@ TEMPLATES: dict[str, str] = {
 # Template name -> the EAS command it is posted as.
 COMMAND_OF = {name: name for name in TEMPLATES}
 COMMAND_OF.update(SyncContacts="Sync", SyncCalendar="Sync", SyncTasks="Sync", SyncNotes="Sync",
-                  SearchGAL="Search", SettingsOof="Settings")
+                  SearchGAL="Search", SettingsOof="Settings", FindGAL="Find")
 
 MIME = (b"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: fuzz\r\n"
         b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n")
