@@ -5,7 +5,7 @@ Bob has mail delivered over the real LMTP server (with an attachment, a
 meeting invitation that also put an event in his calendar), a contact, a
 draft with an attachment and a folder of his own.  Alice's phone names
 each of Bob's ids (all database ids, so easy to guess) in every command
-that takes one, over TCP to the real Site, and each test checks that:
+that takes one (Find included), over TCP to the real Site, and each test checks that:
 
 1. the answer is the spec's "not found / invalid" answer, and identical to
    the answer for an id that does not exist at all (compared element by
@@ -35,6 +35,7 @@ from tests.eas.mailbox import PLAIN, MailboxTestCase, commands
 from tests.eas.test_drafts import add as draft_add
 from tests.eas.test_drafts import attachment_add, attachment_delete, draft_fields, file_references, responses
 from tests.eas.test_drafts import sync_document as draft_sync
+from tests.eas.test_find import gal_find, mailbox_find
 from tests.eas.test_sendmail import compose_document, mime
 from tests.mail import imipdata
 
@@ -729,3 +730,28 @@ class IsolationTests(MailboxTestCase):
                                   message_id="<cancel@example.net>")
         await self.lmtp_deliver(cancel, [BOB])
         self.assertEqual(await self.store.items.folder_items(self.bob.id, self.bob_calendar.id), [])
+
+    async def test_find(self):
+        """
+        Find (16.1): Bob's folder as CollectionId is Status 3, as a missing
+        one; his words find nothing; GAL shows only his directory entry.
+        """
+        search_id = "6d9c4c8e-3f0a-4bd5-9a53-0c1b2f7e9d11"
+        for folder in (self.bob_inbox, self.bob_folder):
+            for deep in (False, True):
+                answer = await self.same_answer(
+                    lambda c: self.client.post("Find", mailbox_find("plans", collection=c, deep=deep,
+                                                                    search_id=search_id)),
+                    (folder.server_id,), (MISSING_FOLDER,))
+                self.assertIn("3", [s.text for s in find(answer.document, "//find:Status")], answer)
+        for word in (MARK, "plans", "meeting", "archived", "draft"):
+            answer = await self.client.post("Find", mailbox_find(word, search_id=search_id))
+            self.assert_clean(answer)
+            self.assertEqual(find(answer.document, "//find:Result/find:Properties"), [], answer)
+        answer = await self.client.post("Find", gal_find("Bob", search_id=search_id))
+        self.assert_clean(answer)
+        results = find(answer.document, "//find:Result/find:Properties")
+        self.assertEqual([text(r, "gal:EmailAddress") for r in results], [BOB])
+        self.assertLessEqual({etree.QName(c).localname for c in results[0]},
+                             {"DisplayName", "Alias", "FirstName", "LastName", "EmailAddress", "Picture"})
+        await self.assert_bob_untouched()
