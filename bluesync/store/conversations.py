@@ -19,7 +19,7 @@ from datetime import datetime
 import psycopg2
 
 from bluesync.store.database import Database, Transaction
-from bluesync.store.folders import INBOX
+from bluesync.store.folders import INBOX, NoSuchFolder
 
 
 def destination_sql(account: str, conversation: str) -> str:
@@ -30,6 +30,7 @@ def destination_sql(account: str, conversation: str) -> str:
     """
     return (
         "(SELECT r.folder_id FROM conversation_rules r JOIN folders rf ON rf.id = r.folder_id"
+        " AND rf.account_id = r.account_id"
         f" WHERE r.account_id = {account} AND r.conversation_id = {conversation} AND NOT rf.deleted)"
     )
 
@@ -51,6 +52,9 @@ class ConversationRuleStore:
         From now on, deliver the conversation's messages to C{folder_id}.
         Returns the folder of the rule this replaces, if any (for
         L{restore}).
+
+        @raise NoSuchFolder: C{folder_id} is not a live folder of the
+            account (another account's included); no rule is written.
         """
 
         async def work(transaction: Transaction) -> int | None:
@@ -59,27 +63,34 @@ class ConversationRuleStore:
                 " FOR UPDATE",
                 (account_id, psycopg2.Binary(conversation_id)),
             )
-            await transaction.execute(
-                "INSERT INTO conversation_rules (account_id, conversation_id, folder_id) VALUES (%s, %s, %s)"
+            written = await transaction.query_one(
+                "INSERT INTO conversation_rules (account_id, conversation_id, folder_id)"
+                " SELECT account_id, %s, id FROM folders WHERE id = %s AND account_id = %s AND NOT deleted"
                 " ON CONFLICT (account_id, conversation_id)"
-                " DO UPDATE SET folder_id = excluded.folder_id, updated_at = now()",
-                (account_id, psycopg2.Binary(conversation_id), folder_id),
+                " DO UPDATE SET folder_id = excluded.folder_id, updated_at = now() RETURNING 1",
+                (psycopg2.Binary(conversation_id), folder_id, account_id),
             )
+            if written is None:
+                raise NoSuchFolder(folder_id)
             return previous[0] if previous else None
 
         return await self._database.transaction(work)
 
     async def restore(self, account_id: int, conversation_id: bytes, folder_id: int | None) -> None:
         """
-        Put back the rule L{always_move} replaced (None: there was none).
+        Put back the rule L{always_move} replaced (None: there was none,
+        as there is none once its folder is deleted).
         """
-        if folder_id is None:
-            await self._database.execute(
-                "DELETE FROM conversation_rules WHERE account_id = %s AND conversation_id = %s",
-                (account_id, psycopg2.Binary(conversation_id)),
-            )
-        else:
-            await self.always_move(account_id, conversation_id, folder_id)
+        if folder_id is not None:
+            try:
+                await self.always_move(account_id, conversation_id, folder_id)
+                return
+            except NoSuchFolder:
+                pass
+        await self._database.execute(
+            "DELETE FROM conversation_rules WHERE account_id = %s AND conversation_id = %s",
+            (account_id, psycopg2.Binary(conversation_id)),
+        )
 
     async def destination(self, account_id: int, conversation_id: bytes) -> int | None:
         """
