@@ -19,13 +19,12 @@ from bluesync.store.database import Database
 
 # How the total of a search is known, cheapest first:
 # - a page that is not full ends the result: the total is exact, free;
-# - otherwise PostgreSQL's row estimate (EXPLAIN, from the word statistics
-#   ANALYZE keeps) decides: below COUNT_LIMIT the matches are counted, up
-#   to COUNT_LIMIT; past it (or when the count reaches it) the estimate is
-#   the total, raised to at least one past the page so a client always asks
-#   for the next one.  Counting the matches of a word found in a third of a
-#   100,000-message mailbox costs more than finding the page itself, and
-#   MS-ASCMD 2.2.3.184.3 calls Total an estimate.
+# - otherwise the account's matches are counted, up to COUNT_LIMIT; past
+#   it the total is "at least COUNT_LIMIT", raised to at least one past the
+#   page so a client always asks for the next one (MS-ASCMD 2.2.3.184.3
+#   calls Total an estimate).  Never PostgreSQL's row estimate: it comes
+#   from the word statistics of every mailbox, so a search's Total would
+#   tell how often other accounts' mail uses a word.
 COUNT_LIMIT = 500
 
 # How many of a device's Find searches are remembered (migration 012): a
@@ -157,21 +156,16 @@ class SearchStore:
         if len(hits) < limit and (hits or offset == 0):
             # This page ends the result.
             return MailboxResult(hits, offset + len(hits))
-        # At least one more after a full page; at least the offset when
-        # the client paged past the end (then only a count can tell).
+        # At least one more after a full page; at most the offset when the
+        # client paged past the end (then only a count can tell).
         known = offset + len(hits) + 1 if hits else 0
-        (plan,) = await self._database.query_one(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM items i WHERE {condition}",
-                                                 params)
-        estimate = int(plan[0]["Plan"]["Plan Rows"])
-        if estimate < COUNT_LIMIT:
-            (total,) = await self._database.query_one(
-                f"SELECT count(*) FROM (SELECT 1 FROM items i WHERE {condition} LIMIT %(count_limit)s) AS matches",
-                params,
-            )
-            if total < COUNT_LIMIT:
-                return MailboxResult(hits, total)
-            estimate = max(estimate, total)
-        return MailboxResult(hits, max(estimate, known), True)
+        (total,) = await self._database.query_one(
+            f"SELECT count(*) FROM (SELECT 1 FROM items i WHERE {condition} LIMIT %(count_limit)s) AS matches",
+            params,
+        )
+        if total < COUNT_LIMIT:
+            return MailboxResult(hits, total)
+        return MailboxResult(hits, max(total, known), True)
 
     async def _scope(self, account_id: int, folder_ids: tuple[int, ...], deep: bool) -> list[int]:
         """

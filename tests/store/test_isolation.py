@@ -1,6 +1,7 @@
 """
-The store's own guard on conversation rules: a rule only ever names a
-live folder of its account, whatever a caller passes.
+Guards the store keeps by itself, whatever its callers pass: a
+conversation rule only ever names a live folder of its account, and a
+search's Total counts only the account's own mail.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from datetime import datetime, timezone
 from bluesync.mail.delivery import new_email_item
 from bluesync.passwords import hash_password
 from bluesync.store import folders as F
+from bluesync.store import fulltext
 from bluesync.store.folders import NoSuchFolder
+from bluesync.store.search import MailboxQuery
 from tests.eas.mailbox import message
 from tests.support import DatabaseTestCase
 
@@ -66,3 +69,41 @@ class ConversationRuleIsolationTests(DatabaseTestCase):
         await self.store.folders.delete(self.alice.id, mine.id)
         await self.store.conversations.restore(self.alice.id, CONVERSATION, replaced)
         self.assertEqual(await self.store.conversations.list(self.alice.id), [])
+
+
+class SearchTotalIsolationTests(DatabaseTestCase):
+    """
+    A search's Total must not come from PostgreSQL's row estimate: the
+    planner takes a word's frequency from the statistics of every mailbox,
+    so the Total told Alice how much of Bob's mail holds a word.
+    """
+
+    async def _set_up(self):
+        await super()._set_up()
+        secret = hash_password("x")
+        self.alice = await self.store.create_account("alice@example.org", "Alice", secret)
+        self.bob = await self.store.create_account("bob@example.org", "Bob", secret)
+        # 3,000 messages each; Bob's all say "zyxsecret", eleven of Alice's do.
+        await self.bulk(self.bob, 3000, "zyxsecret")
+        await self.bulk(self.alice, 2989, "lunch")
+        await self.bulk(self.alice, 11, "zyxsecret")
+        await self.database.execute("ANALYZE items")
+
+    async def bulk(self, account, count: int, word: str) -> None:
+        inbox = await self.store.folders.by_type(account.id, F.INBOX)
+        await self.database.execute(
+            "INSERT INTO items (account_id, folder_id, modseq, created_modseq, content_class, content, summary,"
+            " date_received, search) SELECT %s, %s, g, g, 'Email', 'x', '{}', now() - g * interval '1 minute',"
+            f" to_tsvector('{fulltext.CONFIG}', %s || ' filler' || g) FROM generate_series(1, %s) g",
+            (account.id, inbox.id, word, count),
+        )
+
+    async def test_total_is_the_accounts_own(self):
+        """A full page and a page past the end both tell Alice's eleven, exactly."""
+        query = MailboxQuery("zyxsecret")
+        first = await self.store.search.mailbox(self.alice.id, query, 0, 10)
+        past = await self.store.search.mailbox(self.alice.id, query, 50, 10)
+        self.assertEqual((len(first.hits), first.total, first.total_estimated), (10, 11, False))
+        self.assertEqual((past.hits, past.total, past.total_estimated), ([], 11, False))
+        nothing = await self.store.search.mailbox(self.alice.id, MailboxQuery("qqqnothing"), 50, 10)
+        self.assertEqual((nothing.total, nothing.total_estimated), (0, False))
