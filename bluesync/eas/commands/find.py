@@ -27,7 +27,7 @@ answered StartWithRangeZero.  The device's recent SearchIds are kept in
 PostgreSQL, so paging works across bluesync processes; results are
 recomputed for every page, as for Search.  A response holds at most 100
 results, and its Range says which.  Total is exact when the page ends the
-result or the matches are few, PostgreSQL's estimate otherwise (2.2.3.184.1
+result or the matches are few, "at least that many" otherwise (2.2.3.184.1
 calls it an estimate).  The response Store is "Mailbox" (2.2.3.178.1).
 
 Status (2.2.3.177.2), with its parent element:

@@ -23,7 +23,7 @@ global address list by name.
 A Range asks for at most 100 results (2.2.3.143.3); a larger one is
 answered with the first 100 of it, and the response Range says which.
 Total is exact when the page ends the result or the matches are few
-(bluesync.store.search.COUNT_LIMIT), PostgreSQL's estimate otherwise, and
+(bluesync.store.search.COUNT_LIMIT), "at least that many" otherwise, and
 always past a full page (2.2.3.184.3 calls it an estimate).  Malformed requests get Store Status
 2 (invalid request) or 8 (too complex: Or, several And, FreeText outside
 And), with a log line.
