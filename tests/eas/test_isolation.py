@@ -755,3 +755,32 @@ class IsolationTests(MailboxTestCase):
         self.assertLessEqual({etree.QName(c).localname for c in results[0]},
                              {"DisplayName", "Alias", "FirstName", "LastName", "EmailAddress", "Picture"})
         await self.assert_bob_untouched()
+
+    async def test_protocol_12_1(self):
+        """The 12.1 forms (Class in Sync, GetItemEstimate's own namespace) keep to the account as well."""
+        old = await self.provisioned("OLDPHONE", "12.1")
+        inbox = self.alice[F.INBOX]
+        key, _ = await self.synced(old, inbox)
+        answer = await self.same_answer(
+            lambda c: old.post("Sync", sync_xml(c, key).replace("<Options>", "<Class>Email</Class><Options>")),
+            (self.bob_inbox.server_id,), (MISSING_FOLDER,))
+        self.assertEqual(text(answer.document, "//airsync:Collection/airsync:Status"), "12", answer)
+        answer = await self.same_answer(
+            lambda c: old.post("GetItemEstimate",
+                               '<GetItemEstimate xmlns="GetItemEstimate:" xmlns:airsync="AirSync:"><Collections>'
+                               f"<Collection><Class>Email</Class><CollectionId>{c}</CollectionId>"
+                               "<airsync:FilterType>0</airsync:FilterType>"
+                               f"<airsync:SyncKey>{key}</airsync:SyncKey></Collection></Collections></GetItemEstimate>"),
+            (self.bob_inbox.server_id,), (MISSING_FOLDER,))
+        self.assertEqual(text(answer.document, "//getitemestimate:Response/getitemestimate:Status"), "2", answer)
+        keys = [key]
+
+        async def fetch(server_id):
+            answer = await old.post("Sync", sync_xml(inbox.server_id, keys[-1],
+                                                     f"<Fetch><ServerId>{server_id}</ServerId></Fetch>"))
+            keys.append(text(answer.document, "//airsync:Collection/airsync:SyncKey"))
+            return answer
+
+        answer = await self.same_answer(fetch, (f"{inbox.id}:{self.bob_mail.id}",), (self.missing_in(inbox),))
+        self.assertEqual(text(answer.document, "//airsync:Responses/airsync:Fetch/airsync:Status"), "8", answer)
+        await self.assert_bob_untouched()
