@@ -30,8 +30,8 @@ from twisted.internet.task import deferLater
 from bluesync.items.email import parse_message
 from bluesync.mail.lmtp import LMTPFactory
 from bluesync.store import folders as F
-from tests.eas.client import find, text, xml
-from tests.eas.mailbox import PLAIN, MailboxTestCase, commands
+from tests.eas.client import find, text
+from tests.eas.mailbox import PLAIN, MailboxTestCase
 from tests.eas.test_drafts import add as draft_add
 from tests.eas.test_drafts import attachment_add, attachment_delete, draft_fields, file_references, responses
 from tests.eas.test_drafts import sync_document as draft_sync
@@ -286,7 +286,7 @@ class IsolationTests(MailboxTestCase):
                 answer = await self.same_answer(
                     lambda c: self.client.post("Sync", sync_xml(c, key)), (folder.server_id,), (MISSING_FOLDER,))
                 self.assertEqual(text(answer.document, "//airsync:Collection/airsync:Status"), "12", answer)
-        add = (f"<Add><ClientId>x1</ClientId><ApplicationData><contacts:FileAs>Intruder</contacts:FileAs>"
+        add = ("<Add><ClientId>x1</ClientId><ApplicationData><contacts:FileAs>Intruder</contacts:FileAs>"
                "</ApplicationData></Add>")
         answer = await self.same_answer(
             lambda c: self.client.post("Sync", sync_xml(c, self.keys[self.alice[F.CONTACTS].server_id], add)),
@@ -294,7 +294,8 @@ class IsolationTests(MailboxTestCase):
         self.assertEqual(text(answer.document, "//airsync:Collection/airsync:Status"), "12", answer)
         # A Sync held with Wait answers at once too.
         answer = await self.same_answer(
-            lambda c: self.client.post("Sync", sync_xml(c, "0").replace("</Collections>", "</Collections><Wait>1</Wait>")),
+            lambda c: self.client.post("Sync", sync_xml(c, "0").replace("</Collections>",
+                                                                        "</Collections><Wait>1</Wait>")),
             (self.bob_inbox.server_id,), (MISSING_FOLDER,))
         self.assertEqual(text(answer.document, "//airsync:Collection/airsync:Status"), "12", answer)
         await self.assert_bob_untouched()
@@ -357,7 +358,7 @@ class IsolationTests(MailboxTestCase):
         self.keys[drafts.server_id] = text(answer.document, "//airsync:Collection/airsync:SyncKey")
         (response,) = responses(answer, "Add")
         mine = text(response, "airsync:ServerId")
-        deletion = f"<airsyncbase:Attachments>{{}}</airsyncbase:Attachments>"
+        deletion = "<airsyncbase:Attachments>{}</airsyncbase:Attachments>"
 
         async def delete(reference):
             answer = await self.client.post("Sync", draft_sync(
@@ -770,7 +771,8 @@ class IsolationTests(MailboxTestCase):
                                '<GetItemEstimate xmlns="GetItemEstimate:" xmlns:airsync="AirSync:"><Collections>'
                                f"<Collection><Class>Email</Class><CollectionId>{c}</CollectionId>"
                                "<airsync:FilterType>0</airsync:FilterType>"
-                               f"<airsync:SyncKey>{key}</airsync:SyncKey></Collection></Collections></GetItemEstimate>"),
+                               f"<airsync:SyncKey>{key}</airsync:SyncKey></Collection></Collections>"
+                               "</GetItemEstimate>"),
             (self.bob_inbox.server_id,), (MISSING_FOLDER,))
         self.assertEqual(text(answer.document, "//getitemestimate:Response/getitemestimate:Status"), "2", answer)
         keys = [key]
