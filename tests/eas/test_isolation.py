@@ -696,6 +696,15 @@ class IsolationTests(MailboxTestCase):
                         "<UserInformation><Get/></UserInformation></Settings>")
         self.assert_clean(answer)
         self.assertNotIn(b"bob", answer.body.lower())
+        # A new phone of Alice's syncing everything she has gets nothing of Bob's.
+        tablet = await self.provisioned("TABLET")
+        answer = await tablet.post("FolderSync", '<FolderSync xmlns="FolderHierarchy:"><SyncKey>0</SyncKey>'
+                                                 "</FolderSync>")
+        self.assert_clean(answer)
+        for folder in await self.store.folders.list(self.account.id):
+            answer = await self.sync(tablet, folder.server_id, "0")
+            answer = await self.sync(tablet, folder.server_id, text(answer.document, "//airsync:SyncKey"))
+            self.assert_clean(answer)
         await self.assert_bob_untouched()
 
     # -- meeting mail --------------------------------------------------------
