@@ -106,15 +106,16 @@ def is_organizer(stored: bytes | str, own: set[str]) -> bool:
     return organizer_of(stored) in own
 
 
-def sent_by_organizer(message: bytes | str, sender: str) -> bool:
+def sent_by_organizer(stored: bytes | str, sender: str) -> bool:
     """
     Whether C{sender} (the From of an iTIP message) is the ORGANIZER of
-    every event it carries, or the SENT-BY acting for it (RFC 5546 3.2,
-    RFC 6047 3): anyone may invite, but only the organizer may change or
-    cancel a meeting already in someone's calendar.
+    every event of the stored meeting, or the SENT-BY acting for it (RFC
+    5546 3.2, RFC 6047 3): anyone may invite, but only the organizer may
+    change or cancel a meeting already in someone's calendar.  The stored
+    event decides, not the message: its sender writes its SENT-BY.
     """
     sender = sender.lower()
-    events = _events(_ical.parse(message))
+    events = _events(_ical.parse(stored))
     for event in events:
         value = event.get("ORGANIZER")
         if value is None or sender not in (address(value), address(value.params.get("SENT-BY", ""))):

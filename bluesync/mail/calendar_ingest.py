@@ -193,13 +193,6 @@ async def apply(store, account, ics: str, parsed: imip.Invitation, sender: str,
         item_id = await add_event(store, account, found.folder, scheduling.received(ics, own), tz)
         _logged(account, parsed, "added", item_id)
         return "added"
-    if method != "REPLY" and not scheduling.sent_by_organizer(ics, sender):
-        # The From is all a message says of who sent it: for a local
-        # account's SendMail it is checked (composemail), over LMTP the
-        # MTA vouches for it.  ORGANIZER is whatever the sender wrote.
-        log.info("calendar: {method} {uid} for {account} ignored: sent by {sender!r}, not by the organizer",
-                 method=method, uid=parsed.uid, account=account.address, sender=sender)
-        return "ignored"
     refusal: list[str] = []
 
     def edit(content: bytes):
@@ -211,6 +204,13 @@ async def apply(store, account, ics: str, parsed: imip.Invitation, sender: str,
         stored_organizer = scheduling.organizer_of(content)
         if stored_organizer and stored_organizer != organizer:
             refusal.append(f"the meeting's organizer is {stored_organizer}, not {organizer}")
+            return None
+        if not scheduling.sent_by_organizer(content, sender):
+            # The From is all a message says of who sent it (checked for a
+            # local account's SendMail, vouched for by the MTA over LMTP);
+            # ORGANIZER and SENT-BY are whatever the sender wrote, so the
+            # stored event says who may change it.
+            refusal.append(f"sent by {sender or 'nobody'}, not by the organizer of the stored meeting")
             return None
         if parsed.sequence < scheduling.sequence_of(content):
             refusal.append(f"SEQUENCE {parsed.sequence} is older than the stored one")

@@ -713,32 +713,39 @@ class IsolationTests(MailboxTestCase):
         """
         Alice, who knows the UID of Carol's meeting with Bob (she may be
         invited too), sends Bob a CANCEL and an updated REQUEST that name
-        Carol as organizer: the messages reach Bob's Inbox as any mail, but
-        only Carol can cancel or move Carol's meeting in Bob's calendar.
+        Carol as organizer, and herself as Carol's SENT-BY: the messages
+        reach Bob's Inbox as any mail, but only Carol, or the delegate the
+        stored meeting names, can change or cancel it in Bob's calendar.
         """
         before = (await self.store.items.folder_items(self.bob.id, self.bob_calendar.id))[0].content
-        for number, method in enumerate(("REQUEST", "CANCEL")):
-            forged = imipdata.message(method, imipdata.vevent(uid=UID, sequence=5, summary="Moved by Alice",
-                                                              start="20260311T100000", end="20260311T110000",
-                                                              attendees=(BOB,)),
-                                      sender="Alice <alice@example.org>", to=BOB, subject="Update",
-                                      message_id=f"<forged-{number}@example.org>")
-            answer = await self.client.post("SendMail", compose_document("SendMail", forged, client_id=f"f{number}"))
-            self.assertEqual((answer.code, answer.body), (200, b""), answer)
-            events = await self.store.items.folder_items(self.bob.id, self.bob_calendar.id)
-            self.assertEqual([event.content for event in events], [before], method)
-        # Carol's delegate (SENT-BY) and Carol herself still can.
-        update = imipdata.message("REQUEST", imipdata.vevent(uid=UID, sequence=6, summary=f"{MARK} moved",
-                                                             attendees=(BOB,)),
-                                  sender="Dan <dan@example.net>", to=BOB, message_id="<moved@example.net>")
-        update = update.replace(b"ORGANIZER;CN=Carol Organizer:",
-                                b'ORGANIZER;CN=Carol Organizer;SENT-BY="mailto:dan@example.net":')
-        await self.lmtp_deliver(update, [BOB])
+
+        def meeting(method: str, sequence: int, sender: str, sent_by: str | None = None) -> bytes:
+            raw = imipdata.message(method, imipdata.vevent(uid=UID, sequence=sequence, summary=f"{method} {sequence}",
+                                                           start="20260311T100000", end="20260311T110000",
+                                                           attendees=(BOB,)),
+                                   sender=sender, to=BOB, subject="Update",
+                                   message_id=f"<{method}-{sequence}@example.org>")
+            if sent_by:
+                raw = raw.replace(b"ORGANIZER;CN=Carol Organizer:",
+                                  f'ORGANIZER;CN=Carol Organizer;SENT-BY="mailto:{sent_by}":'.encode())
+            return raw
+
+        number = 0
+        for method in ("REQUEST", "CANCEL"):
+            for sent_by in (None, "alice@example.org"):
+                number += 1
+                forged = meeting(method, 10 + number, "Alice <alice@example.org>", sent_by)
+                answer = await self.client.post("SendMail", compose_document("SendMail", forged,
+                                                                             client_id=f"f{number}"))
+                self.assertEqual((answer.code, answer.body), (200, b""), answer)
+                events = await self.store.items.folder_items(self.bob.id, self.bob_calendar.id)
+                self.assertEqual([event.content for event in events], [before], (method, sent_by))
+        # Carol can, and so, once Carol's update names him, can her delegate Dan.
+        await self.lmtp_deliver(meeting("REQUEST", 20, "Carol <carol@example.net>", "dan@example.net"), [BOB])
+        await self.lmtp_deliver(meeting("REQUEST", 21, "Dan <dan@example.net>", "dan@example.net"), [BOB])
         (event,) = await self.store.items.folder_items(self.bob.id, self.bob_calendar.id)
-        self.assertIn(f"SUMMARY:{MARK} moved".encode(), event.content)
-        cancel = imipdata.message("CANCEL", imipdata.vevent(uid=UID, sequence=7, attendees=(BOB,)), to=BOB,
-                                  message_id="<cancel@example.net>")
-        await self.lmtp_deliver(cancel, [BOB])
+        self.assertIn(b"SUMMARY:REQUEST 21", event.content)
+        await self.lmtp_deliver(meeting("CANCEL", 22, "Carol <carol@example.net>"), [BOB])
         self.assertEqual(await self.store.items.folder_items(self.bob.id, self.bob_calendar.id), [])
 
     async def test_find(self):
