@@ -259,8 +259,9 @@ def replied(stored: bytes | str, reply: bytes | str, sender: str) -> bytes | Non
     PARTSTAT of that attendee, in the occurrence the reply names or (for
     the whole meeting) in the series and every occurrence. Only an
     attendee of the event may answer, and only from their own address
-    (or the one their SENT-BY names); a reply to an older SEQUENCE is
-    stale. None when nothing changes.
+    (or the one the SENT-BY of the stored event names for them: the
+    reply's own SENT-BY is whatever its sender wrote); a reply to an
+    older SEQUENCE is stale. None when nothing changes.
     """
     calendar = _ical.parse(stored)
     answer = _ical.parse(reply)
@@ -275,13 +276,14 @@ def replied(stored: bytes | str, reply: bytes | str, sender: str) -> bytes | Non
             continue
         for value in _ical.values(event, "ATTENDEE"):
             who = address(value)
-            sent_by = address(value.params.get("SENT-BY", ""))
             partstat = str(value.params.get("PARTSTAT", "")).upper()
-            if not partstat or sender not in (who, sent_by):
+            if not partstat:
                 continue
             for target in targets:
                 line = attendees_of(target).get(who)
-                if line is not None and str(line.params.get("PARTSTAT", "")).upper() != partstat:
+                if line is None or sender not in (who, address(line.params.get("SENT-BY", ""))):
+                    continue
+                if str(line.params.get("PARTSTAT", "")).upper() != partstat:
                     line.params["PARTSTAT"] = partstat
                     line.params.pop("RSVP", None)
                     line.params.pop("X-EAS-ATTENDEESTATUS", None)

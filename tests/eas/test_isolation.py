@@ -748,6 +748,50 @@ class IsolationTests(MailboxTestCase):
         await self.lmtp_deliver(meeting("CANCEL", 22, "Carol <carol@example.net>"), [BOB])
         self.assertEqual(await self.store.items.folder_items(self.bob.id, self.bob_calendar.id), [])
 
+    async def test_reply_in_another_attendees_name(self):
+        """
+        Alice, invited to Bob's meeting with Dave, cannot answer for Dave
+        by naming herself his SENT-BY: only an attendee, or the SENT-BY
+        Bob's stored event names for them, changes their answer there.
+        Her own answer is recorded as before.
+        """
+        from bluesync.mail import calendar_ingest
+
+        uid = "bob-meeting@example.org"
+        people = ("alice@example.org", "dave@example.net")
+        stored = imipdata.calendar("REQUEST", imipdata.vevent(uid=uid, organizer=BOB, attendees=people))
+        stored = stored.replace("METHOD:REQUEST\r\n", "").encode()
+        await calendar_ingest.add_event(self.store, self.bob, self.bob_calendar, stored)
+
+        def reply(attendee: str, partstat: str, sent_by: str | None, number: int) -> bytes:
+            raw = imipdata.message("REPLY", imipdata.vevent(uid=uid, organizer=BOB, attendees=(attendee,),
+                                                            partstat=partstat),
+                                   sender="Alice <alice@example.org>", to=BOB, subject="Answer",
+                                   message_id=f"<reply-{number}@example.org>")
+            if sent_by:
+                raw = raw.replace(f"RSVP=TRUE:mailto:{attendee}".encode(),
+                                  f'RSVP=TRUE;SENT-BY="mailto:{sent_by}":mailto:{attendee}'.encode())
+            return raw
+
+        async def partstats() -> dict[str, str]:
+            (event,) = [i for i in await self.store.items.folder_items(self.bob.id, self.bob_calendar.id)
+                        if uid.encode() in i.content]
+            lines = event.content.decode().replace("\r\n ", "").split("\r\n")
+            return {who: next(part.partition("=")[2] for line in lines if line.startswith("ATTENDEE")
+                              and line.endswith(who) for part in line.split(";") if part.startswith("PARTSTAT="))
+                    for who in people}
+
+        for number, (attendee, sent_by) in enumerate((("dave@example.net", "alice@example.org"),
+                                                      ("dave@example.net", None))):
+            answer = await self.client.post("SendMail", compose_document(
+                "SendMail", reply(attendee, "DECLINED", sent_by, number), client_id=f"r{number}"))
+            self.assertEqual((answer.code, answer.body), (200, b""), answer)
+            self.assertEqual(await partstats(), {who: "NEEDS-ACTION" for who in people}, sent_by)
+        answer = await self.client.post("SendMail", compose_document(
+            "SendMail", reply("alice@example.org", "ACCEPTED", None, 9), client_id="r9"))
+        self.assertEqual((answer.code, answer.body), (200, b""), answer)
+        self.assertEqual(await partstats(), {"alice@example.org": "ACCEPTED", "dave@example.net": "NEEDS-ACTION"})
+
     async def test_find(self):
         """
         Find (16.1): Bob's folder as CollectionId is Status 3, as a missing
