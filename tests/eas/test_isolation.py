@@ -537,8 +537,9 @@ class IsolationTests(MailboxTestCase):
     async def test_conversation_move(self):
         """
         Move of Bob's conversation (MoveAlways) into Alice's folder, or of
-        Alice's into Bob's folder: Status 6, no rule left behind, nothing
-        of Bob's moves, nor later mail of the conversation.
+        Alice's into Bob's folder: Status 6, no rule left behind.  In a
+        conversation both have, Alice's Move and rule take her messages
+        only: Bob's stay, and his later ones still reach his Inbox.
         """
         alice_conversation = parse_message(plain("Lunch", "Alice <alice@example.org>",
                                                  "lunch-1@example.net")).conversation_id
@@ -558,13 +559,23 @@ class IsolationTests(MailboxTestCase):
             self.assertEqual(text(answer.document, "//itemoperations:Move/itemoperations:Status"), "6", answer)
         self.assertEqual(await self.store.conversations.list(self.account.id), [])
         await self.assert_bob_untouched()
-        # Bob's conversation goes on reaching his Inbox, Alice's hers.
-        reply = plain(f"Re: {MARK} plans", f"Bob <{BOB}>", "zyx-4@example.net").replace(
-            b"Message-ID:", b"References: <zyx-1@example.net>\r\nMessage-ID:")
-        await self.lmtp_deliver(reply, [BOB])
+        # A conversation both have: Alice's Move takes her messages only,
+        # and her rule sends only her later copies to her folder.
+        def reply(number: int) -> bytes:
+            return plain("Re: shared plans", f"Bob <{BOB}>, alice@example.org", f"shared-{number}@example.net"
+                         ).replace(b"Message-ID:", b"References: <zyx-1@example.net>\r\nMessage-ID:")
+
+        await self.lmtp_deliver(reply(1), ["alice@example.org"])
+        answer = await move(self.bob_conversation, self.alice_folder.server_id)
+        self.assertEqual(text(answer.document, "//itemoperations:Move/itemoperations:Status"), "1", answer)
+        self.assertEqual(len(await self.store.items.folder_items(self.account.id, self.alice_folder.id)), 1)
+        await self.assert_bob_untouched()
+        await self.lmtp_deliver(reply(2), [BOB, "alice@example.org"])
+        self.assertEqual(len(await self.store.items.folder_items(self.account.id, self.alice_folder.id)), 2)
         landed = [i for i in await self.store.items.folder_items(self.bob.id, self.bob_inbox.id)
-                  if i.summary.get("subject") == f"Re: {MARK} plans"]
+                  if i.summary.get("subject") == "Re: shared plans"]
         self.assertEqual(len(landed), 1)
+        self.assertEqual(await self.store.conversations.list(self.bob.id), [])
 
     # -- SendMail, SmartReply, SmartForward -------------------------------
 
