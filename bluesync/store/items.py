@@ -685,7 +685,8 @@ class ItemStore:
             params,
         )
         tombstones = await self._database.query_one(
-            "SELECT count(*) FROM tombstones WHERE folder_id = %s AND modseq > %s", (folder_id, since)
+            "SELECT count(*) FROM tombstones t JOIN folders f ON f.id = t.folder_id AND f.account_id = %s"
+            " WHERE t.folder_id = %s AND t.modseq > %s", (account_id, folder_id, since)
         )
         return row[0] + tombstones[0]
 

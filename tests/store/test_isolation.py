@@ -107,3 +107,17 @@ class SearchTotalIsolationTests(DatabaseTestCase):
         self.assertEqual((past.hits, past.total, past.total_estimated), ([], 11, False))
         nothing = await self.store.search.mailbox(self.alice.id, MailboxQuery("qqqnothing"), 50, 10)
         self.assertEqual((nothing.total, nothing.total_estimated), (0, False))
+
+
+class ChangeCountIsolationTests(DatabaseTestCase):
+    async def test_count_changes_keeps_to_the_account(self):
+        """Bob's deletions are no change of Alice's, whichever folder id she names."""
+        secret = hash_password("x")
+        alice = await self.store.create_account("alice@example.org", "Alice", secret)
+        bob = await self.store.create_account("bob@example.org", "Bob", secret)
+        inbox = await self.store.folders.by_type(bob.id, F.INBOX)
+        item = new_email_item(message(1, "Plans"), datetime.now(timezone.utc))
+        (item_id,) = await self.store.items.deliver([(bob.id, None)], item)
+        await self.store.items.delete(bob.id, inbox.id, item_id)
+        self.assertEqual(await self.store.items.count_changes(bob.id, inbox.id, 0), 1)
+        self.assertEqual(await self.store.items.count_changes(alice.id, inbox.id, 0), 0)
