@@ -26,7 +26,8 @@ def destination_sql(account: str, conversation: str) -> str:
     """
     An SQL expression: the live folder that a rule of account C{account}
     sends a message of conversation C{conversation} to, or NULL (both are
-    SQL expressions of the caller's statement).
+    SQL expressions of the caller's statement).  Delivery's function
+    bluesync_deliver (migration 013) holds a copy: change both.
     """
     return (
         "(SELECT r.folder_id FROM conversation_rules r JOIN folders rf ON rf.id = r.folder_id"

@@ -16,10 +16,8 @@ from typing import Any, Iterable
 import psycopg2
 from psycopg2 import errors as pg_errors
 
-from bluesync.store.changes import CHANNEL, folder_payload_sql, stamp
-from bluesync.store.conversations import destination_sql
+from bluesync.store.changes import CHANNEL, stamp
 from bluesync.store.database import Database, Transaction
-from bluesync.store.folders import INBOX
 from bluesync.store.fulltext import VECTOR_SQL, SearchText
 
 ADD, CHANGE, DELETE, SOFT_DELETE = "add", "change", "delete", "softdelete"
@@ -98,6 +96,17 @@ _COLUMN_TYPES = {
     "conversation_id": "bytea", "uid": "text", "start_time": "timestamptz", "end_time": "timestamptz",
     "complete": "boolean",
 }
+
+
+# The columns of bluesync_deliver (migration 013) after the words, in order.
+_DELIVER_COLUMNS = ("subject", "from_address", "date_received", "message_id", "size", "importance",
+                    "has_attachments", "message_class", "conversation_id", "uid", "start_time", "end_time",
+                    "complete")
+_DELIVER_SQL = (
+    "SELECT * FROM bluesync_deliver(%s::bigint[], %s::bigint[], %s::text, %s::text, %s::bytea, %s::jsonb,"
+    " %s::boolean, %s::jsonb, %s::text[], %s::jsonb, %s::text, %s::text, %s::text, "
+    + ", ".join(f"%s::{_COLUMN_TYPES[name]}" for name in _DELIVER_COLUMNS) + ")"
+)
 
 
 def _runs(entries: list, item_of=lambda entry: entry) -> list[tuple[tuple[str, ...], list]]:
@@ -262,7 +271,10 @@ class ItemStore:
         accounts never deadlock) and bumped, each copy is stamped with its
         folder's new modseq, and the NOTIFY is sent by the same statement,
         so on commit.  The words are turned into a vector once for all
-        copies.
+        copies.  The statement lives in the PL/pgSQL function
+        bluesync_deliver (migration 013), which plans it once per
+        connection: planning it afresh cost more than running it.  A column
+        C{new} does not set takes the table's default there, as here.
 
         @raise MissingFolder: a target folder (or Inbox) does not exist;
             nothing is stored.
@@ -273,37 +285,18 @@ class ItemStore:
             return []
         if len(set(accounts)) != len(accounts):
             raise ValueError("one copy per account")
-        names, values = _new_row(new)
-        vector, vector_values = "NULL::tsvector", []
-        if new.search is not None:
-            vector, vector_values = VECTOR_SQL, list(new.search.parameters())
-        conversation = new.columns.get("conversation_id")
-        conversation = psycopg2.Binary(conversation) if conversation is not None else None
+        unknown = set(new.columns) - _ITEM_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown item columns {sorted(unknown)}")
+        columns = [new.columns.get(name) for name in _DELIVER_COLUMNS]
         rows = await self._database.query(
-            "WITH wanted AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS w(account_id, folder_id)),"
-            # by_type(INBOX) for a folder of None: the account's first live Inbox,
-            # unless a MoveAlways rule sends the message's conversation elsewhere
-            # (store/conversations.py; a rule comes first, f.type = INBOX false).
-            " target AS (SELECT w.account_id, f.id FROM wanted w CROSS JOIN LATERAL (SELECT id FROM folders f"
-            "  WHERE f.account_id = w.account_id AND (f.id = w.folder_id"
-            f"   OR w.folder_id IS NULL AND NOT f.deleted AND (f.type = {INBOX}"
-            f"   OR f.id = {destination_sql('w.account_id', '%s::bytea')}))"
-            f"  ORDER BY f.type = {INBOX}, f.id LIMIT 1) f),"
-            # NOT deleted is checked again once the lock is ours: a folder
-            # deleted while this waited for it (a MoveAlways destination) takes
-            # no copy, and then none is stored (LookupError below, 451).
-            " locked AS (SELECT id FROM folders WHERE id IN (SELECT id FROM target) AND NOT deleted"
-            "  ORDER BY id FOR UPDATE),"
-            " stamped AS (UPDATE folders f SET modseq = f.modseq + 1 FROM locked l"
-            "  WHERE f.id = l.id AND (SELECT count(*) FROM locked) = %s"
-            f"  RETURNING f.id, f.account_id, f.modseq, pg_notify(%s, {folder_payload_sql('f.account_id', 'f.id')})),"
-            f" words AS (SELECT {vector} AS search),"
-            f" added AS (INSERT INTO items (account_id, folder_id, modseq, created_modseq, {', '.join(names)}, search)"
-            f" SELECT s.account_id, s.id, s.modseq, s.modseq, {', '.join(['%s'] * len(values))}, words.search"
-            " FROM stamped s, words RETURNING account_id, id)"
-            " SELECT t.account_id, a.id FROM target t LEFT JOIN added a ON a.account_id = t.account_id",
-            [accounts, [folder_id for _, folder_id in targets], conversation,
-             len(targets), CHANNEL, *vector_values, *values],
+            _DELIVER_SQL,
+            [accounts, [folder_id for _, folder_id in targets], CHANNEL,
+             new.content_class, psycopg2.Binary(new.content), json.dumps(new.summary), new.read,
+             json.dumps(new.flag) if new.flag else None, list(new.categories),
+             json.dumps(new.rendition) if new.rendition is not None else None,
+             *(new.search.parameters() if new.search is not None else (None, None, None)),
+             *(psycopg2.Binary(v) if isinstance(v, (bytes, bytearray)) else v for v in columns)],
         )
         stored = dict(rows)
         missing = [account_id for account_id in accounts if account_id not in stored]
