@@ -132,10 +132,11 @@ golden listing tests/wbxml/data/codepages.txt pins the result):
     Email2 MeetingMessageType 2.2.2.47.  Not found (queried, no section
     returned): AirSyncBase ContentType and Location, Email InternetCPID,
     ContentClass and ThreadTopic, Email2 AccountId, FirstDayOfWeek and
-    ReceivedAsBcc, Notes Subject and Category.  Every other row of pages 1, 2, 4, 8, 9,
-    15-18 and 20-23 is not yet checked element by element (no page there
-    is complete; page 25's other rows rest on MS-ASWBXML 2.1.2.1.26), nor
-    are the version columns of the pages not named in this list.
+    ReceivedAsBcc, Notes Subject and Category.  Every other row of pages
+    1, 2, 4, 8, 9, 15-18 and 20-23 is not yet checked element by element
+    (no page there is complete; page 25's other rows rest on MS-ASWBXML
+    2.1.2.1.26), nor are the version columns of the pages not named in
+    this list.
 """
 
 from __future__ import annotations
