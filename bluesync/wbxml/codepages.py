@@ -94,7 +94,8 @@ golden listing tests/wbxml/data/codepages.txt pins the result):
       Email (2): DateReceived 2.2.2.24, DisallowNewTimeProposal 2.2.2.27
         (14.0+), DtStamp 2.2.2.30, EndTime 2.2.2.32, FlagType 2.2.2.35
         (12.0+), Location 2.2.2.46 (2.5-14.1; airsyncbase:Location from
-        16.0), Organizer 2.2.2.57, ResponseRequested 2.2.2.67, StartTime
+        16.0), Organizer 2.2.2.57, RecurrenceId 2.2.2.61,
+        ResponseRequested 2.2.2.67, StartTime
         2.2.2.73, Subject 2.2.2.75.1, To 2.2.2.79.
       Email2 (22): CalendarType 2.2.2.15, ConversationId 2.2.2.21,
         LastVerbExecuted 2.2.2.44, LastVerbExecutionTime 2.2.2.45 (14.0+);
@@ -102,8 +103,9 @@ golden listing tests/wbxml/data/codepages.txt pins the result):
       AirSyncBase (17): Type 2.2.2.41.1 (Body, 12.0+; BodyPart 14.1+),
         Preview 2.2.2.35.1 (Body, 14.0+; BodyPart 14.1+), EstimatedDataSize
         2.2.2.23.3 (BodyPart, 14.1+), Status 2.2.2.37 (14.1+), ClientId
-        2.2.2.14 and InstanceId 2.2.2.25 (16.0+), Attachments and
-        NativeBodyType (12.0+, MS-ASEMAIL 2.2.2.4.1, MS-ASCAL 2.2.2.31).
+        2.2.2.14 and InstanceId 2.2.2.25 (16.0+), Attachments 2.2.2.8
+        and NativeBodyType (12.0+; also MS-ASEMAIL 2.2.2.4.1, MS-ASCAL
+        2.2.2.31).
         A token whose element several sections define (Type, Preview,
         EstimatedDataSize) carries the union of their versions.
       Contacts (1): Alias 2.2.2.2 and WeightedRank 2.2.2.64 (14.0+),
