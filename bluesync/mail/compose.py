@@ -534,8 +534,17 @@ def delivery_report(*, original: bytes, failures: Iterable[Failure], recipient: 
     machine-readable message/delivery-status part, and the original (whole
     when under C{include_limit} bytes, else its header as
     text/rfc822-headers).
+
+    A recipient address that is not ASCII cannot be written in the
+    ASCII-only message/delivery-status (RFC 3464 names it C{rfc822}, an
+    ASCII type): such a report is the RFC 6533 form instead, its status part
+    message/global-delivery-status with those addresses as C{utf-8;}
+    (utf-8-addr-unitext), and the original returned as message/global (or
+    message/global-headers) when its header is not ASCII either.  Reports
+    for ASCII addresses keep the older form every mail client reads.
     """
     failures = list(failures)
+    international = not all(failure.recipient.isascii() for failure in failures)
     original_headers = mime.parse_bytes(_split_or_empty(original))
     subject = mime.header_text(original_headers, "Subject")
     boundary = f"=_report_{uuid.uuid4().hex}"
@@ -552,7 +561,7 @@ def delivery_report(*, original: bytes, failures: Iterable[Failure], recipient: 
 
     status = [f"Reporting-MTA: dns; {hostname}", f"Arrival-Date: {email.utils.format_datetime(_utc(arrival))}", ""]
     for failure in failures:
-        status.append(f"Final-Recipient: rfc822; {failure.recipient}")
+        status.append(f"Final-Recipient: {_address_field(failure.recipient)}")
         status.append("Action: failed")
         status.append(f"Status: {failure.status}")
         if remote_mta and failure.diagnostic.startswith("smtp;"):
@@ -563,11 +572,15 @@ def delivery_report(*, original: bytes, failures: Iterable[Failure], recipient: 
         status.append("")
     delivery_status = "\r\n".join(status)
 
+    global_header = international and not _split_or_empty(original).isascii()
     if len(original) <= include_limit:
-        returned_type, returned = "message/rfc822", re.sub(rb"\r?\n", b"\r\n", original)
+        returned_type = "message/global" if global_header else "message/rfc822"
+        returned = re.sub(rb"\r?\n", b"\r\n", original)
     else:
-        returned_type = "text/rfc822-headers"
+        returned_type = "message/global-headers" if global_header else "text/rfc822-headers"
         returned = re.sub(rb"\r?\n", b"\r\n", _split_or_empty(original))
+    # RFC 6522: report-type names the subtype of the status part.
+    status_type = "global-delivery-status" if international else "delivery-status"
 
     header = [
         f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
@@ -577,7 +590,7 @@ def delivery_report(*, original: bytes, failures: Iterable[Failure], recipient: 
         f"Message-ID: <{uuid.uuid4().hex}@{hostname}>",
         "Auto-Submitted: auto-replied",
         "MIME-Version: 1.0",
-        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+        f'Content-Type: multipart/report; report-type={status_type}; boundary="{boundary}"',
     ]
     body = [
         "",
@@ -589,7 +602,8 @@ def delivery_report(*, original: bytes, failures: Iterable[Failure], recipient: 
         "",
         readable,
         f"--{boundary}",
-        "Content-Type: message/delivery-status",
+        f"Content-Type: message/{status_type}",
+        *(["Content-Transfer-Encoding: 8bit"] if international else []),
         "",
         delivery_status,
         f"--{boundary}",
@@ -599,6 +613,20 @@ def delivery_report(*, original: bytes, failures: Iterable[Failure], recipient: 
     ]
     head = "\r\n".join(header + body).encode("utf-8")
     return head + returned.rstrip(b"\r\n") + f"\r\n\r\n--{boundary}--\r\n".encode("ascii")
+
+
+def _address_field(address: str) -> str:
+    """
+    An address as a Final-Recipient value: C{rfc822} when it is ASCII,
+    else RFC 6533's C{utf-8} type in its utf-8-addr-unitext form (UTF-8
+    kept, space, controls, "\\", "+" and "=" written as \\x{HEX}, so a
+    reader can tell the encoding apart from the address).
+    """
+    if address.isascii():
+        return f"rfc822; {address}"
+    return "utf-8; " + "".join(
+        f"\\x{{{ord(c):X}}}" if c.isascii() and (not c.isprintable() or c in " \\+=") else c
+        for c in address)
 
 
 def _one_line(text: str) -> str:

@@ -198,6 +198,40 @@ class ReportTests(SynchronousTestCase):
         self.assertEqual(returned.get_content_type(), "text/rfc822-headers")
         self.assertNotIn("xxxx", returned.get_payload())
 
+    def test_international_recipient(self):
+        """
+        A non-ASCII address makes the report RFC 6533's: a
+        message/global-delivery-status part naming it with the utf-8
+        address type (escaping "+" as unitext), the ASCII one still rfc822;
+        a message with a non-ASCII header comes back as message/global.
+        """
+        original = ORIGINAL.replace(b"Subject:", "Subject: Réunion".encode() + b"\r\nX-Old-Subject:", 1)
+        failures = [compose.Failure("josé+tag@exemple.fr", "5.6.7", "smtp; 553 5.6.7 no SMTPUTF8"),
+                    compose.Failure("x@example.net", "5.1.1", "")]
+        raw = compose.delivery_report(original=original, failures=failures, recipient="alice@example.org",
+                                      hostname="mx.example.org", arrival=NOW, now=NOW)
+        report = message_from_bytes(raw)
+        self.assertEqual(report.get_content_type(), "multipart/report")
+        self.assertEqual(report.get_param("report-type"), "global-delivery-status")
+        readable, status, returned = report.get_payload()
+        self.assertEqual(status.get_content_type(), "message/global-delivery-status")
+        self.assertEqual(returned.get_content_type(), "message/global")
+        # The status part is UTF-8 fields in groups separated by blank lines (RFC 6533 section 6.3).
+        body = raw.split(b"Content-Type: message/global-delivery-status\r\n", 1)[1]
+        body = body.split(b"\r\n\r\n", 1)[1].split(b"\r\n--", 1)[0].decode("utf-8")
+        groups = [dict(line.split(": ", 1) for line in group.splitlines()) for group in body.split("\r\n\r\n")]
+        self.assertEqual(groups[0]["Reporting-MTA"], "dns; mx.example.org")
+        self.assertEqual([g["Final-Recipient"] for g in groups[1:] if g],
+                         ["utf-8; josé\\x{2B}tag@exemple.fr", "rfc822; x@example.net"])
+        self.assertEqual(groups[1]["Status"], "5.6.7")
+        self.assertIn("josé+tag@exemple.fr: 553 5.6.7 no SMTPUTF8", readable.get_payload(decode=True).decode())
+        self.assertEqual(parse_message(raw).message_class, "REPORT.IPM.Note.NDR")
+        # ASCII addresses keep the RFC 3464 form.
+        plain = message_from_bytes(self.report(original))
+        self.assertEqual(plain.get_param("report-type"), "delivery-status")
+        self.assertEqual(plain.get_payload()[1].get_content_type(), "message/delivery-status")
+        self.assertEqual(plain.get_payload()[2].get_content_type(), "message/rfc822")
+
     def test_enhanced_status(self):
         """The relay's own enhanced code is used when it matches the reply's class."""
         self.assertEqual(compose.enhanced_status(550, "5.7.1 relaying denied"), "5.7.1")
