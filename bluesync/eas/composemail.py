@@ -56,7 +56,7 @@ from bluesync.mail import calendar_ingest, compose
 from bluesync.mail.delivery import new_email_item
 from bluesync.store.folders import INBOX, SENT_ITEMS
 from bluesync.store.items import parse_server_id
-from bluesync.store.outbound import Copy, DuplicateSubmission, Submission, Verb
+from bluesync.store.outbound import Copy, DuplicateSubmission, FolderGone, Submission, Verb
 from bluesync.web.rendering import Response
 
 log = Logger()
@@ -99,6 +99,10 @@ MAX_CLIENT_ID = 64
 # Messages above this are composed in a worker thread: parsing megabytes
 # must not stall every held Ping in the process.
 THREAD_SIZE = 512 * 1024
+# Times a submission looks up its local copies' folders: a MoveAlways
+# destination deleted between the lookup and its lock sends it round again
+# (its rule is gone then, so the second look finds the Inbox).
+FOLDER_LOOKUPS = 3
 UTC = timezone.utc
 
 
@@ -245,33 +249,43 @@ async def send_message(ctx: CommandContext, mime: bytes, *, command: str = SEND_
                  setting="[mail] relay_host")
         raise ComposeFailure(MAIL_SUBMISSION_FAILED, "no SMTP relay configured")
 
-    copies = []
-    if local:
-        delivered = new_email_item(outgoing.transmitted, now)
-        for owner in local:
-            # The Inbox, unless a MoveAlways rule of the owner takes the conversation elsewhere.
-            folder_id = await store.conversations.delivery_folder(owner.id, delivered.columns.get("conversation_id"))
-            if folder_id is not None:
-                copies.append(Copy(owner.id, folder_id, delivered))
+    fixed = []
+    delivered = new_email_item(outgoing.transmitted, now) if local else None
     if save_in_sent:
         sent = await store.folders.by_type(account.id, SENT_ITEMS)
         if sent is not None:
             copy = dataclasses.replace(new_email_item(outgoing.stored, now), read=True)
-            copies.append(Copy(account.id, sent.id, copy))
+            fixed.append(Copy(account.id, sent.id, copy))
     if disabled:
-        copies.append(await _disabled_report(ctx, outgoing, disabled, now))
+        fixed.append(await _disabled_report(ctx, outgoing, disabled, now))
     verb = None
     if original is not None:
         kind = compose.FORWARD if command == SMART_FORWARD else compose.reply_verb(outgoing, original.content, own)
         verb = Verb(account.id, original.id, kind, now)
-    try:
-        outbound_id = await store.outbound.submit(Submission(
-            account_id=account.id, device_id=ctx.device.id if ctx.device is not None else None,
-            client_id=client_id, now=now, copies=tuple(copies), verb=verb, sender=outgoing.sender,
-            recipients=tuple(external), message=outgoing.transmitted,
-        ))
-    except DuplicateSubmission:
-        raise ComposeFailure(MESSAGE_PREVIOUSLY_SENT, f"{client_id} was sent before") from None
+    for _ in range(FOLDER_LOOKUPS):
+        copies = list(fixed)
+        for owner in local:
+            # The Inbox, unless a MoveAlways rule of the owner takes the conversation elsewhere.
+            folder_id = await store.conversations.delivery_folder(owner.id, delivered.columns.get("conversation_id"))
+            if folder_id is not None:
+                copies.append(Copy(owner.id, folder_id, delivered, follows_rule=True))
+        try:
+            outbound_id = await store.outbound.submit(Submission(
+                account_id=account.id, device_id=ctx.device.id if ctx.device is not None else None,
+                client_id=client_id, now=now, copies=tuple(copies), verb=verb, sender=outgoing.sender,
+                recipients=tuple(external), message=outgoing.transmitted,
+            ))
+            break
+        except DuplicateSubmission:
+            raise ComposeFailure(MESSAGE_PREVIOUSLY_SENT, f"{client_id} was sent before") from None
+        except FolderGone as e:
+            # A rule's folder deleted after the lookup: nothing was stored,
+            # and the rule went with the folder, so looking again finds
+            # where the message goes now (the Inbox).
+            log.info("{account}: {command}: folder {folder} deleted while sending; looking again",
+                     account=account.address, command=command, folder=e.args[0])
+    else:
+        raise ComposeFailure(SERVER_ERROR, f"folders deleted during {FOLDER_LOOKUPS} attempts")
     if outbound_id is not None:
         outbound.wake()
     if local:

@@ -36,6 +36,29 @@ def destination_sql(account: str, conversation: str) -> str:
     )
 
 
+# A rule that routes a message is renewed (updated_at) at most this often:
+# expiry counts in days, and a busy conversation then costs one row
+# version an hour, not one per message.
+RENEW_EVERY = "1 hour"
+
+
+def touch_rule_sql(account: str, conversation: str, folder: str) -> str:
+    """
+    An SQL statement that renews the account's rule for the conversation
+    if it names C{folder} (the message went where the rule says).  A rule
+    locked by someone else (a MoveAlways renewing it, a FolderDelete
+    removing it) is skipped rather than waited for: that writer settles
+    it.  Delivery's function bluesync_deliver (migration 014) holds a
+    copy: change both.
+    """
+    return (
+        "UPDATE conversation_rules SET updated_at = now() WHERE (account_id, conversation_id) IN"
+        " (SELECT account_id, conversation_id FROM conversation_rules"
+        f" WHERE account_id = {account} AND conversation_id = {conversation} AND folder_id = {folder}"
+        f" AND updated_at < now() - interval '{RENEW_EVERY}' FOR UPDATE SKIP LOCKED)"
+    )
+
+
 @dataclass(frozen=True)
 class ConversationRule:
     account_id: int

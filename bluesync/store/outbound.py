@@ -25,6 +25,7 @@ from typing import Awaitable, Callable
 import psycopg2
 
 from bluesync.store.changes import stamp
+from bluesync.store.conversations import touch_rule_sql
 from bluesync.store.database import Database, Transaction
 from bluesync.store.items import ItemStore, NewItem
 
@@ -46,6 +47,17 @@ class Copy:
     account_id: int
     folder_id: int
     item: NewItem
+    # The folder is where the account's MoveAlways rule for the item's
+    # conversation sent it (or the Inbox, there being none): the
+    # submission renews that rule, as delivery does (conversations.py).
+    follows_rule: bool = False
+
+
+class FolderGone(LookupError):
+    """
+    A copy's folder was deleted while the submission waited for its lock
+    (a MoveAlways destination): nothing was stored; look the folder up again.
+    """
 
 
 @dataclass(frozen=True)
@@ -162,6 +174,10 @@ class OutboundStore:
             await self._lock_folders(transaction, submission)
             for copy in submission.copies:
                 await self._items.insert(transaction, copy.account_id, copy.folder_id, copy.item)
+                if copy.follows_rule:
+                    await transaction.execute(touch_rule_sql("%s", "%s", "%s"), (
+                        copy.account_id, psycopg2.Binary(copy.item.columns.get("conversation_id") or b""),
+                        copy.folder_id))
             if submission.verb is not None:
                 await self._set_verb(transaction, submission.verb)
             if not submission.recipients:
@@ -181,6 +197,12 @@ class OutboundStore:
         Take the row locks of every folder this submission stamps, in id
         order, before stamping any: two accounts writing to each other's
         folders at once then queue behind each other instead of deadlocking.
+
+        @raise FolderGone: a copy's folder is deleted, seen once its lock is
+            ours.  The folder was looked up before this transaction (a
+            MoveAlways rule's, which may be deleted meanwhile); a copy
+            stamped there would be acknowledged and never seen.  LMTP
+            delivery re-checks the same way (bluesync_deliver).
         """
         folder_ids = {copy.folder_id for copy in submission.copies}
         if submission.verb is not None:
@@ -191,9 +213,13 @@ class OutboundStore:
             if row is not None:
                 folder_ids.add(row[0])
         if folder_ids:
-            await transaction.execute(
-                "SELECT id FROM folders WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (sorted(folder_ids),)
+            rows = await transaction.query(
+                "SELECT id, deleted FROM folders WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (sorted(folder_ids),)
             )
+            live = {folder_id for folder_id, deleted in rows if not deleted}
+            gone = {copy.folder_id for copy in submission.copies} - live
+            if gone:
+                raise FolderGone(min(gone))
 
     async def _set_verb(self, transaction: Transaction, verb: Verb) -> None:
         row = await transaction.query_one(

@@ -20,7 +20,7 @@ from bluesync.store import folders as F
 from tests.eas.client import find, text
 from tests.eas.mailbox import MailboxTestCase, message
 from tests.eas.test_sendmail import compose_document
-from tests.push.helpers import until
+from tests.push.helpers import until, until_stored
 
 HEAD = '<ItemOperations xmlns="ItemOperations:">'
 
@@ -37,6 +37,10 @@ def reply(number: int, to: str = "Alice <alice@example.org>") -> bytes:
 
 
 class ConversationRuleTests(MailboxTestCase):
+    # A transaction held open, a request waiting for its lock, and the test's
+    # own queries each need a connection.
+    pool_size = 4
+
     async def _set_up(self):
         await super()._set_up()
         self.lmtp = LMTPFactory(self.store, self.config.mail, reactor)
@@ -128,6 +132,50 @@ class ConversationRuleTests(MailboxTestCase):
         self.assertEqual(answer.code, 200, answer)
         self.assertEqual(await self.subjects(self.archive), ["Plans", "Re: Plans"])
         self.assertEqual(await self.subjects(self.inbox), [])
+
+    async def test_local_sender_folder_deleted_meanwhile(self):
+        """
+        SendMail's copy for Alice, sent while the rule's folder is being
+        deleted (the delete holds its lock), is not stamped into the deleted
+        folder: the submission finds it deleted under the lock, stores
+        nothing, looks again and puts the copy in the Inbox; the phone is
+        told it was sent.
+        """
+        await self.create_account("bob@example.org", "another secret", "Bob")
+        bob = await self.provisioned("BOBPHONE", user="bob@example.org", password="another secret")
+        self.assertEqual(await self.move(self.archive), "1")
+        holding, release = defer.Deferred(), defer.Deferred()
+
+        async def delete_slowly(transaction):
+            # What FolderStore.delete does, held open until the submission waits.
+            await transaction.execute("SELECT 1 FROM folders WHERE id = %s FOR UPDATE", (self.archive.id,))
+            await transaction.execute("UPDATE folders SET deleted = true WHERE id = %s", (self.archive.id,))
+            await transaction.execute("DELETE FROM conversation_rules WHERE folder_id = %s", (self.archive.id,))
+            holding.callback(None)
+            await release
+
+        deleting = defer.Deferred.fromCoroutine(self.database.transaction(delete_slowly))
+        await holding
+        sending = defer.ensureDeferred(bob.post("SendMail", compose_document("SendMail", (
+            "From: Bob <bob@example.org>\r\nTo: Alice <alice@example.org>\r\nSubject: Re: Plans\r\n"
+            "In-Reply-To: <m1@example.net>\r\nReferences: <m1@example.net>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nFine by me.\r\n").encode())))
+
+        async def waiting_for_lock() -> bool:
+            row = await self.database.query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'")
+            return row[0] > 0
+
+        await until_stored(waiting_for_lock, "the submission waiting for the folder lock")
+        release.callback(None)
+        await deleting
+        answer = await sending
+        self.assertEqual(answer.code, 200, answer)
+        rows = await self.database.query(
+            "SELECT folder_id, subject FROM items WHERE account_id = %s AND subject = 'Re: Plans'",
+            (self.account.id,))
+        self.assertEqual(rows, [(self.inbox.id, "Re: Plans")])
 
     async def test_later_move_replaces_rule(self):
         """A second MoveAlways of the conversation sends its future messages to the new folder."""
