@@ -36,9 +36,21 @@ it registered the newer one, or hear of its own announcement before the
 UPDATE's answer.  The rule: a waiter whose own sequence is known ends on a
 higher one; a waiter whose sequence is not known yet remembers the highest
 it heard, and ends when its own turns out lower (L{Notifier.sequenced}).
-Should two announcements of one device race on the row lock, the newer
-request may get the lower number and end with Status 1: the phone simply
-asks again, and that request wins.
+
+A process numbers a device's requests in the order they arrived there:
+a request announces itself only while it is the newest of its key here
+(one that a newer arrival ended during its first read announces nothing),
+and the store sends a device's announcements one after the other
+(L{bluesync.store.devices.DeviceStore.ping_held}), so two pooled
+connections cannot commit them in the other order.  Within one process
+the local superseding above and the numbers therefore agree, and a request
+that waits again (C{follows}) never displaces one that arrived after it.
+Between processes the numbers alone decide: of two requests announced in
+the same instant on two processes, the one with the higher number stays.
+
+After a LISTEN outage a held request may have missed a newer announcement:
+its re-check (L{RECHECK}) reads the device's newest sequence of its kind
+(devices.ping_hold_seq, sync_hold_seq) and ends if it is above its own.
 
 Race-free use: register before reading the store, then await::
 
@@ -138,6 +150,9 @@ class _Waiter(Deferred):
         # the highest announced for its key while that was not known.
         self.sequence = None
         self.newest = 0
+        # The request's place in this process's order of arrivals: a
+        # request waiting again keeps the place of its first wait.
+        self.arrival = 0
 
 
 class Notifier:
@@ -153,6 +168,7 @@ class Notifier:
         self._accounts: dict[int, list[_Waiter]] = {}
         self._devices: dict[DeviceKey, _Waiter] = {}
         self._stopped = False
+        self._arrivals = 0
 
     def wait(self, account_id: int, folder_ids: Iterable[int], device_key: DeviceKey, timeout: float,
              *, hierarchy: bool = True, follows: Deferred | None = None) -> Deferred:
@@ -173,12 +189,22 @@ class Notifier:
         """
         if self._stopped:
             return succeed(SHUTDOWN_WAKEUP)
+        if isinstance(follows, _Waiter):
+            arrival = follows.arrival
+        else:
+            self._arrivals += 1
+            arrival = self._arrivals
         previous = self._devices.get(device_key)
         if previous is not None:
+            if previous.arrival > arrival:
+                # A newer request of the device arrived while this one was
+                # between two waits: it has taken over.
+                return succeed(SUPERSEDED_WAKEUP)
             self._fire(previous, SUPERSEDED_WAKEUP)
         folders = tuple(dict.fromkeys(folder_ids))
         waiter = _Waiter(self, account_id, folders if len(folders) <= 16 else frozenset(folders),
                          device_key, hierarchy)
+        waiter.arrival = arrival
         if isinstance(follows, _Waiter):
             waiter.sequence = follows.sequence
             waiter.newest = follows.newest

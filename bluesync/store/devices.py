@@ -114,6 +114,9 @@ INFORMATION_FIELDS = (
 )
 
 
+# The column recording the newest announced hold of each kind (migration 014).
+_HOLD_COLUMNS = {HELD_PING: "ping_hold_seq", HELD_SYNC: "sync_hold_seq"}
+
 # Most ping_until clears written by one statement.
 RELEASE_BATCH = 1000
 
@@ -127,6 +130,10 @@ class DeviceStore:
         # Writes nobody awaits (in_background), until they are done.
         self._pending: set[Deferred] = set()
         self._settling: list[Deferred] = []
+        # Per device, the announcement of a held request written last
+        # (_held): the next one waits for it, so that this process's
+        # announcements of a device commit in the order they were made.
+        self._announcing: dict[int, Deferred] = {}
 
     def in_background(self, coroutine) -> Deferred:
         """
@@ -358,21 +365,40 @@ class DeviceStore:
 
     async def _held(self, kind: str, device_pk: int, sets: str, params: tuple) -> int | None:
         # One autocommitted statement: the row lock orders the bumps of
-        # hold_seq, and the NOTIFY is delivered at that same commit.
-        row = await self._database.query_one(
-            f"UPDATE devices d SET {sets}hold_seq = d.hold_seq + 1 WHERE d.id = %s"
-            f" RETURNING d.hold_seq, pg_notify(%s, {HELD_PAYLOAD_SQL})",
-            (*params, device_pk, CHANNEL, kind),
-        )
+        # hold_seq, and the NOTIFY is delivered at that same commit.  Two
+        # statements in flight at once could take the lock in either order
+        # (two pooled connections), giving the later announcement the lower
+        # number; so an announcement is sent only once the device's previous
+        # one from this process is done, and the numbers follow the order
+        # of the calls.
+        previous = self._announcing.get(device_pk)
+        done: Deferred = Deferred()
+        self._announcing[device_pk] = done
+        try:
+            if previous is not None:
+                await previous
+            column = _HOLD_COLUMNS[kind]
+            row = await self._database.query_one(
+                f"UPDATE devices d SET {sets}hold_seq = d.hold_seq + 1, {column} = d.hold_seq + 1"
+                f" WHERE d.id = %s RETURNING d.hold_seq, pg_notify(%s, {HELD_PAYLOAD_SQL})",
+                (*params, device_pk, CHANNEL, kind),
+            )
+        finally:
+            if self._announcing.get(device_pk) is done:
+                del self._announcing[device_pk]
+            done.callback(None)
         return row[0] if row else None
 
-    async def held_until(self, device_pk: int) -> datetime | None:
+    async def newest_hold(self, device_pk: int, kind: str) -> int | None:
         """
-        The device's ping_until: the end of its latest Ping (None: none
-        held, or no such device).  A Ping that finds another value there
-        was superseded.
+        The hold sequence of the device's newest announced request of
+        C{kind} (L{HELD_PING} or L{HELD_SYNC}; 0: none yet, None: no such
+        device).  A held request that finds a higher one than its own was
+        superseded, maybe while notifications were lost.
         """
-        row = await self._database.query_one("SELECT ping_until FROM devices WHERE id = %s", (device_pk,))
+        row = await self._database.query_one(
+            f"SELECT {_HOLD_COLUMNS[kind]} FROM devices WHERE id = %s", (device_pk,)
+        )
         return row[0] if row else None
 
     def ping_released(self, device_pk: int, until: datetime) -> None:

@@ -270,3 +270,34 @@ class DispatchTests(unittest.SynchronousTestCase):
             dispatch(self.notifier, payload)
         self.assertNoResult(waiting)
         self.flushLoggedErrors()
+
+
+class ArrivalOrderTests(unittest.SynchronousTestCase):
+    """
+    Within one process the order of arrival decides which request of a
+    device key stays, whatever order their waits are registered again in.
+    """
+
+    def setUp(self):
+        self.notifier = Notifier(task.Clock())
+
+    def test_waiting_again_does_not_displace_a_newer_request(self):
+        """An older request waiting again after a newer one arrived ends, and the newer stays held."""
+        older = self.notifier.wait(1, [10], 100, 60)
+        self.notifier.recheck_all()
+        self.successResultOf(older)
+        newer = self.notifier.wait(1, [10], 100, 60)
+        again = self.notifier.wait(1, [10], 100, 60, follows=older)
+        self.assertEqual(self.successResultOf(again).reason, push.SUPERSEDED)
+        self.assertNoResult(newer)
+        self.assertEqual(self.notifier.held_count(), 1)
+
+    def test_newer_request_waiting_again_stays(self):
+        """A request waiting again still ends an older one that is held."""
+        older = self.notifier.wait(1, [10], 100, 60)
+        newer = self.notifier.wait(1, [10], 100, 60)
+        self.assertEqual(self.successResultOf(older).reason, push.SUPERSEDED)
+        self.notifier.recheck_all()
+        self.successResultOf(newer)
+        again = self.notifier.wait(1, [10], 100, 60, follows=newer)
+        self.assertNoResult(again)

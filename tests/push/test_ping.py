@@ -15,8 +15,9 @@ from twisted.web import server
 from twisted.web.client import ResponseNeverReceived
 
 from bluesync.eas.context import ServerContext
+from bluesync.mail.delivery import new_email_item
 from bluesync.push.listener import ChangeListener
-from bluesync.push.notifier import Notifier
+from bluesync.push.notifier import Notifier, sync_key
 from bluesync.store.changes import CHANNEL, device_payload, stamp
 from bluesync.store.database import connect
 from bluesync.store.folders import CONTACTS, INBOX, USER_MAIL
@@ -24,6 +25,7 @@ from bluesync.store.items import NewItem
 from bluesync.store.store import Store
 from bluesync.web.site import build_site
 from tests.eas.client import EASClient, find, text
+from tests.eas.test_sync import message, sync_request
 from tests.push.helpers import deliver, until, until_stored
 from tests.support import SiteTestCase, admin_sql
 
@@ -392,6 +394,99 @@ class PingReleaseTests(PingTestCase):
         self.assertEqual(status(await answer), 2)
 
 
+def lock_waiters(observer) -> int:
+    """
+    How many sessions of the test database wait for a lock, read on
+    C{observer} (an autocommit psycopg2 connection).
+    """
+    with observer.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                       " AND wait_event_type = 'Lock'")
+        return cursor.fetchone()[0]
+
+
+class BackToBackTests(PingTestCase):
+    """
+    Two Pings of one device arriving back to back on one process: the one
+    that arrived last stays held, whatever order their announcements reach
+    the database in.
+    """
+
+    pool_size = 4
+
+    async def hold_seq(self) -> int:
+        (sequence,) = await self.database.query_one("SELECT hold_seq FROM devices WHERE id = %s",
+                                                    (self.device_row.id,))
+        return sequence
+
+    async def test_older_ping_slowed_announces_nothing(self):
+        """A Ping ended by a newer one while it was still reading the store does not announce itself after it."""
+        await self.store.devices.set_ping(self.device_row.id, 200, [self.inbox.id])
+        locker = psycopg2.connect(self.dsn)
+        self.addCleanup(locker.close)
+        observer = psycopg2.connect(self.dsn)
+        observer.autocommit = True
+        self.addCleanup(observer.close)
+        with locker.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM devices WHERE id = %s FOR UPDATE", (self.device_row.id,))
+        # New parameters: the older Ping writes them before it is held, and
+        # that write waits for the row.
+        older = self.ping(ping_xml(300, [self.inbox.id]))
+        await until(lambda: lock_waiters(observer) == 1, "the older Ping to wait for the row")
+        # The remembered parameters: the newer Ping goes straight to its
+        # announcement, which queues behind the older Ping's write.
+        newer = self.ping(ping_xml(200, [self.inbox.id]))
+        await until(lambda: lock_waiters(observer) == 2, "the newer Ping's announcement to wait for the row")
+        locker.rollback()
+        self.assertEqual(status(await older), 1)
+        await self.store.devices.settle()
+        self.assertFalse(newer.called)
+        self.assertEqual(await self.hold_seq(), 1)
+        self.assertEqual(self.notifier.held_sequence(self.device_row.id), 1)
+        await deliver(self.store, self.account.id)
+        self.assertEqual(status(await newer), 2)
+
+    async def test_two_pings_back_to_back(self):
+        """Of two Pings sent together one ends with Status 1 and the other stays held, numbered last."""
+        pings = [self.ping(ping_xml(300, [self.inbox.id])) for _ in range(2)]
+        await until(lambda: any(ping.called for ping in pings), "one Ping to end")
+        await self.store.devices.settle()
+        ended = [ping for ping in pings if ping.called]
+        self.assertEqual(len(ended), 1)
+        self.assertEqual(status(await ended[0]), 1)
+        (held,) = [ping for ping in pings if not ping.called]
+        self.assertEqual(self.notifier.held_sequence(self.device_row.id), await self.hold_seq())
+        await deliver(self.store, self.account.id)
+        self.assertEqual(status(await held), 2)
+
+    async def test_announcements_of_a_device_sent_one_after_the_other(self):
+        """A device's second announcement is not sent while its first waits for the row, so they commit in order."""
+        devices = self.store.devices
+        device_pk = self.device_row.id
+        locker = psycopg2.connect(self.dsn)
+        self.addCleanup(locker.close)
+        observer = psycopg2.connect(self.dsn)
+        observer.autocommit = True
+        self.addCleanup(observer.close)
+        with locker.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM devices WHERE id = %s FOR UPDATE", (device_pk,))
+        first = devices.in_background(devices.ping_held(device_pk, datetime(2031, 1, 1, tzinfo=timezone.utc)))
+        await until(lambda: lock_waiters(observer) == 1, "the first announcement to wait for the row")
+        second = devices.in_background(devices.sync_held(device_pk))
+        # Sent after the second announcement was made, waiting for the same row.
+        other = devices.in_background(devices.set_ping(device_pk, 200, [self.inbox.id]))
+        await until(lambda: lock_waiters(observer) >= 2, "another write to wait for the row")
+        with observer.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND state = 'active' AND query LIKE '%%hold_seq%%' AND pid <> pg_backend_pid()")
+            self.assertEqual(cursor.fetchone()[0], 1)
+        locker.rollback()
+        self.assertEqual([await first, await second], [1, 2])
+        await other
+        self.assertEqual(await devices.newest_hold(device_pk, "p"), 1)
+        self.assertEqual(await devices.newest_hold(device_pk, "s"), 2)
+
+
 class TwoProcessTests(PingTestCase):
     async def second_server(self) -> tuple[EASClient, Notifier]:
         """
@@ -446,3 +541,53 @@ class TwoProcessTests(PingTestCase):
         self.assertFalse(newer.called)
         await deliver(self.store, self.account.id)
         self.assertEqual(status(await newer), 2)
+
+    async def test_newer_sync_wait_held_while_notifications_were_lost(self):
+        """A Sync wait superseded on another server while this one's LISTEN connection was down ends at the re-check."""
+        client, other_notifier = await self.second_server()
+        initial = await self.client.post("Sync", sync_request(str(self.inbox.id), "0"))
+        key = text(initial.document, "//airsync:Collection/airsync:SyncKey")
+        request = sync_request(str(self.inbox.id), key).replace(
+            "</Collections>", "</Collections><HeartbeatInterval>300</HeartbeatInterval>")
+        waits = sync_key(self.device_row.id)
+        older = defer.ensureDeferred(self.client.post("Sync", request))
+        await until(lambda: self.notifier.held_sequence(waits) is not None, "the first Sync wait announced")
+        name = psycopg2.extensions.parse_dsn(self.dsn)["dbname"]
+        self.addCleanup(admin_sql, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        admin_sql(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false",
+                  f"SELECT pg_terminate_backend({self.listener.backend_pid})")
+        await until(lambda: not self.listener.listening, "the listener to notice")
+        newer = defer.ensureDeferred(client.post("Sync", request))
+        await until(lambda: other_notifier.held_sequence(waits) is not None, "the second Sync wait announced")
+        # Its announcement went nowhere here: the first Sync wait is still held.
+        self.assertFalse(older.called)
+        admin_sql(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        answer = await older
+        # Nothing new: the empty answer of a Sync wait that ends (MS-ASCMD 2.2.1.21).
+        self.assertEqual((answer.code, answer.body), (200, b""))
+        self.assertEqual(self.notifier.held_count(), 0)
+        self.assertFalse(newer.called)
+        item = new_email_item(message(1, "after the outage"), datetime.now(timezone.utc))
+        await self.store.items.deliver([(self.account.id, self.inbox.id)], item)
+        answer = await newer
+        self.assertEqual(text(answer.document, "//airsync:Add/airsync:ApplicationData/email:Subject"),
+                         "after the outage")
+
+    async def test_two_pings_back_to_back_on_two_servers(self):
+        """Of two Pings sent together to two servers, the one numbered last stays held and the other ends."""
+        client, other_notifier = await self.second_server()
+        pings = [self.ping(ping_xml(300, [self.inbox.id])),
+                 defer.ensureDeferred(client.post("Ping", ping_xml(300, [self.inbox.id])))]
+        await until(lambda: any(ping.called for ping in pings), "one Ping to end")
+        (sequence,) = await self.database.query_one("SELECT hold_seq FROM devices WHERE id = %s",
+                                                    (self.device_row.id,))
+        self.assertEqual(sequence, 2)
+        ended = [ping for ping in pings if ping.called]
+        self.assertEqual(len(ended), 1)
+        self.assertEqual(status(await ended[0]), 1)
+        (held,) = [ping for ping in pings if not ping.called]
+        holder = self.notifier if held is pings[0] else other_notifier
+        self.assertEqual(holder.held_sequence(self.device_row.id), 2)
+        self.assertEqual(self.notifier.held_count() + other_notifier.held_count(), 1)
+        await deliver(self.store, self.account.id)
+        self.assertEqual(status(await held), 2)

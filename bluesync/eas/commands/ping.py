@@ -30,8 +30,8 @@ Status 1 answers a heartbeat that ends, a Ping superseded by a newer one
 from the same device (held by this process or another one on the same
 database: see bluesync.push.notifier), and a server that is shutting down.
 An announcement lost while the LISTEN connection was down is caught by the
-re-check after it reconnects: devices.ping_until then holds the newer
-Ping's end, not ours.  A device whose
+re-check after it reconnects: devices.ping_hold_seq then holds the newer
+Ping's hold sequence, above ours.  A device whose
 state changes (blocked, quarantined, wipe requested, sync state reset,
 partnership removed: NOTIFY "d") is re-checked for access at once: a
 refused device gets the refusal (MS-ASCMD 2.2.2 status in the Ping, or
@@ -58,6 +58,7 @@ from bluesync.eas.context import CommandContext
 from bluesync.eas.responses import wbxml_response
 from bluesync.devices.state import timestamp
 from bluesync.push.notifier import DEVICE, RECHECK, SHUTDOWN, SUPERSEDED, TIMEOUT, discard
+from bluesync.store.changes import HELD_PING
 from bluesync.store.folders import parse_server_id
 from bluesync.web.rendering import Response, shed
 
@@ -241,14 +242,14 @@ async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat:
     # meanwhile, and a phone that hangs up is not kept waiting for it.
     held_until = None
     held_write = None
-    recorded = False
+    sequence = None
     wakeup = None
     waiting = None
 
-    def announced(sequence):
-        nonlocal recorded
-        if sequence is not None:
-            recorded = True
+    def announced(announced_sequence):
+        nonlocal sequence
+        if announced_sequence is not None:
+            sequence = announced_sequence
             notifier.sequenced(waiting, sequence)
 
     try:
@@ -266,7 +267,12 @@ async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat:
                     log.debug("{account} {device} Ping: changes in {folders}", account=ctx.account.address,
                               device=ctx.request.device_id, folders=changed)
                     return answer(CHANGES, folders=changed)
-                if held_write is None:
+                if held_write is None and not waiting.called:
+                    # Only while it is the device's newest here (a newer
+                    # Ping that arrived during the read ended this one):
+                    # this process then announces a device's Pings in
+                    # the order they arrived, and a Ping that is already
+                    # over announces nothing.
                     held_until = timestamp(deadline)
                     held_write = devices.in_background(devices.ping_held(device_pk, held_until))
                     held_write.addCallbacks(announced, _not_recorded, errbackArgs=(ctx,))
@@ -280,10 +286,11 @@ async def _hold(ctx: CommandContext, notifier, folder_ids: list[int], heartbeat:
                 # Still allowed: read the store again (a sync state reset
                 # is Status 7 at once) and go on holding.
                 continue
-            if wakeup.reason == RECHECK and recorded and await devices.held_until(device_pk) != held_until:
+            if (wakeup.reason == RECHECK and sequence is not None
+                    and (await devices.newest_hold(device_pk, HELD_PING) or 0) > sequence):
                 # Notifications were lost (the LISTEN connection dropped),
-                # maybe the announcement of a newer Ping of the device held
-                # by another process: it recorded its own end.
+                # among them the announcement of a newer Ping of the device
+                # held by another process: it recorded its sequence.
                 _log(ctx, "a newer Ping was held while notifications were lost")
                 return answer(EXPIRED)
             if not wakeup:

@@ -29,7 +29,8 @@ from bluesync.eas.responses import wbxml_response
 from bluesync.eas.syncoptions import OptionsError, SyncOptions, parse_options
 from bluesync.items.email_changes import UNCHANGED, ChangeError, client_change
 from bluesync.items.records import to_record
-from bluesync.push.notifier import discard, sync_key
+from bluesync.push.notifier import RECHECK, discard, sync_key
+from bluesync.store.changes import HELD_SYNC
 from bluesync.store.folders import DELETED_ITEMS, parse_server_id
 from bluesync.store.items import ADD, CHANGE, DELETE, SOFT_DELETE
 from bluesync.store.items import parse_server_id as parse_item_id
@@ -276,7 +277,9 @@ class SyncHandler:
         notifier entry in between.  The waiter is registered before each
         read of the store, so a change committed during the read still
         wakes it.  Once really held it is announced (not awaited), which
-        ends the device's older Sync wait wherever it is held.
+        ends the device's older Sync wait wherever it is held; after a
+        LISTEN outage the re-check reads devices.sync_hold_seq for an
+        announcement it may have missed.
         """
         end = self.clock.seconds() + request.wait
         folder_ids = [f for f in (parse_server_id(c.collection_id) for c in request.collections) if f is not None]
@@ -285,8 +288,12 @@ class SyncHandler:
         self.ctx.document, self.ctx.body = None, b""
         shed(self.ctx.http_request)
 
-        def announced(sequence):
-            if sequence is not None:
+        sequence = None
+
+        def announced(announced_sequence):
+            nonlocal sequence
+            if announced_sequence is not None:
+                sequence = announced_sequence
                 notifier.sequenced(waiting, sequence)
 
         while True:
@@ -296,12 +303,22 @@ class SyncHandler:
                 results = await self._pass(request)
                 if any(r.has_news for r in results) or self.clock.seconds() >= end:
                     return results
-                if announcing is None:
+                if announcing is None and not waiting.called:
+                    # Not once a newer Sync wait of the device took over
+                    # during the pass: announced in the order they arrive.
                     announcing = self.store.devices.in_background(self.store.devices.sync_held(self.device.id))
                     announcing.addCallbacks(announced, _not_announced)
                 wakeup = await waiting
             finally:
                 discard(waiting)
+            if (wakeup.reason == RECHECK and sequence is not None
+                    and (await self.store.devices.newest_hold(self.device.id, HELD_SYNC) or 0) > sequence):
+                # Notifications were lost (the LISTEN connection dropped),
+                # among them the announcement of a newer Sync wait of the
+                # device held by another process.
+                log.info("{account} {device}: a newer Sync wait was held while notifications were lost",
+                         account=self.account.address, device=self.device.device_id)
+                return results
             if not wakeup:
                 return results
             for result in results:
