@@ -119,8 +119,10 @@ class EightBitRelayTests(ExtensionTestCase):
         self.assertEqual((row.state, row.delivered), ("failed", ("bob@example.net",)))
         self.assertEqual(row.failed[0]["status"], "5.6.7")
         (report,) = await self.inbox_messages()
-        self.assertIn("Final-Recipient: rfc822; josé@exemple.fr\r\nAction: failed\r\nStatus: 5.6.7".encode(),
+        # RFC 6533: the utf-8 address type, in a message/global-delivery-status part.
+        self.assertIn("Final-Recipient: utf-8; josé@exemple.fr\r\nAction: failed\r\nStatus: 5.6.7".encode(),
                       report)
+        self.assertIn(b"\r\nContent-Type: message/global-delivery-status\r\n", report)
         self.assertNotIn(b"Final-Recipient: rfc822; bob@example.net", report)
 
     async def test_utf8_sender_fails_every_recipient(self):
