@@ -66,6 +66,8 @@ class MailConfig:
     # Seconds between delivery attempts to the relay; the last one repeats.
     retry_delays: tuple[float, ...] = (60.0, 300.0, 900.0, 3600.0, 7200.0, 14400.0)
     give_up_after: float = 2 * 86400.0
+    # Days a MoveAlways rule lives without use (store/conversations.py); 0: for ever.
+    conversation_rule_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, Callable[[str], Any]]]] = {
             "relay_timeout": _duration,
             "retry_delays": _durations,
             "give_up_after": _duration,
+            "conversation_rule_days": _nonnegative_int,
         },
     ),
     "push": (

@@ -29,6 +29,7 @@ from bluesync.devices.guard import Guard
 from bluesync.eas.context import ServerContext
 from bluesync.mail.lmtp import LMTPFactory
 from bluesync.mail.outbound import OutboundQueue
+from bluesync.mail.rule_expiry import RuleExpiry
 from bluesync.push.listener import ChangeListener
 from bluesync.push.notifier import Notifier
 from bluesync.store.store import OpenStore, open_store
@@ -74,6 +75,10 @@ class BluesyncService(MultiService):
         await self._start_lmtp()
         # Resumes the mail queued before a restart.
         await outbound.start()
+        # Registered last, so it stops first: a purge in flight ends before the database closes.
+        expiry = RuleExpiry(self.opened.store, self.config.mail.conversation_rule_days, self.reactor)
+        expiry.start()
+        self.stop_hooks.append(expiry.stop)
         await self._start_admin()
         self._announce()
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bluesync.admin import admin_cmd, audit_cmd, device_cmd, pim_cmd, rule_cmd, user_cmd, wbxml_cmd
+from bluesync.admin import (admin_cmd, audit_cmd, conversation_cmd, device_cmd, pim_cmd, rule_cmd, user_cmd,
+                            wbxml_cmd)
 from bluesync.config import ConfigError, load_config
 
-_FAMILIES = (user_cmd, device_cmd, rule_cmd, audit_cmd, admin_cmd, pim_cmd, wbxml_cmd)
+_FAMILIES = (user_cmd, device_cmd, rule_cmd, conversation_cmd, audit_cmd, admin_cmd, pim_cmd, wbxml_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

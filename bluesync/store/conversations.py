@@ -9,6 +9,12 @@ L{ConversationRuleStore.delivery_folder}), so a rule costs no round trip
 per message and an account without rules pays nothing.  A rule whose folder is deleted is deleted with it
 (FolderStore.delete); until then, a rule pointing to a folder no longer
 live is ignored, and the message goes to the Inbox.
+
+Like Exchange's, a rule does not live for ever: updated_at is its last use
+(written by MoveAlways, renewed when it routes a message, at most hourly,
+L{touch_rule_sql}), and the service purges rules unused for [mail]
+conversation_rule_days (L{ConversationRuleStore.purge}).  A conversation
+that went quiet for that long starts afresh in the Inbox.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ def destination_sql(account: str, conversation: str) -> str:
     An SQL expression: the live folder that a rule of account C{account}
     sends a message of conversation C{conversation} to, or NULL (both are
     SQL expressions of the caller's statement).  Delivery's function
-    bluesync_deliver (migration 013) holds a copy: change both.
+    bluesync_deliver (migrations 013, 015) holds a copy: change both.
     """
     return (
         "(SELECT r.folder_id FROM conversation_rules r JOIN folders rf ON rf.id = r.folder_id"
@@ -48,7 +54,7 @@ def touch_rule_sql(account: str, conversation: str, folder: str) -> str:
     if it names C{folder} (the message went where the rule says).  A rule
     locked by someone else (a MoveAlways renewing it, a FolderDelete
     removing it) is skipped rather than waited for: that writer settles
-    it.  Delivery's function bluesync_deliver (migration 014) holds a
+    it.  Delivery's function bluesync_deliver (migration 015) holds a
     copy: change both.
     """
     return (
@@ -139,6 +145,29 @@ class ConversationRuleStore:
              "conversation": psycopg2.Binary(conversation_id) if conversation_id is not None else None},
         )
         return row[0] if row else None
+
+    async def purge(self, before: datetime) -> int:
+        """
+        Delete the rules last used before C{before}; return how many.  A
+        rule routing a message at this moment holds its row (SKIP LOCKED
+        there, so nothing waits); it is only renewed if it survives.
+        """
+        row = await self._database.query_one(
+            "WITH gone AS (DELETE FROM conversation_rules WHERE updated_at < %s RETURNING 1)"
+            " SELECT count(*) FROM gone", (before,)
+        )
+        return row[0]
+
+    async def delete(self, account_id: int, conversation_id: bytes) -> bool:
+        """
+        Forget the account's rule for the conversation (an administrator's
+        request); its next messages go to the Inbox.  False: there was none.
+        """
+        row = await self._database.query_one(
+            "DELETE FROM conversation_rules WHERE account_id = %s AND conversation_id = %s RETURNING 1",
+            (account_id, psycopg2.Binary(conversation_id)),
+        )
+        return row is not None
 
     async def list(self, account_id: int) -> list[ConversationRule]:
         rows = await self._database.query(

@@ -272,7 +272,8 @@ class ItemStore:
         folder's new modseq, and the NOTIFY is sent by the same statement,
         so on commit.  The words are turned into a vector once for all
         copies.  The statement lives in the PL/pgSQL function
-        bluesync_deliver (migration 013), which plans it once per
+        bluesync_deliver (migration 013; 015 adds renewing the MoveAlways
+        rule that routed the message), which plans it once per
         connection: planning it afresh cost more than running it.  A column
         C{new} does not set takes the table's default there, as here.
 

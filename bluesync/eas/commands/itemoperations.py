@@ -33,7 +33,8 @@ a conversation from all folders but Sent Items to DstFldId.  MoveAlways
 must be present (2.2.3.118: Status 155 otherwise).  It also asks that
 future messages of the conversation follow: the account keeps a rule
 (bluesync/store/conversations.py) that delivery applies, until a later
-MoveAlways of the conversation replaces it or its folder is deleted.
+MoveAlways of the conversation replaces it, its folder is deleted, or it
+goes unused for [mail] conversation_rule_days.
 
 Status values (2.2.3.177.8, and MS-ASCON 2.2.2.10 for Move):
 
