@@ -9,17 +9,15 @@ rule.
 from __future__ import annotations
 
 import base64
-import smtplib
 
-from twisted.internet import defer, reactor, threads
-from twisted.internet.task import deferLater
+from twisted.internet import defer
 
 from bluesync.items.email import parse_message
-from bluesync.mail.lmtp import LMTPFactory
 from bluesync.store import folders as F
 from tests.eas.client import find, text
 from tests.eas.mailbox import MailboxTestCase, message
 from tests.eas.test_sendmail import compose_document
+from tests.mail.lmtpclient import LMTPServer
 from tests.push.helpers import until, until_stored
 
 HEAD = '<ItemOperations xmlns="ItemOperations:">'
@@ -43,34 +41,14 @@ class ConversationRuleTests(MailboxTestCase):
 
     async def _set_up(self):
         await super()._set_up()
-        self.lmtp = LMTPFactory(self.store, self.config.mail, reactor)
-        self.lmtp_port = reactor.listenTCP(0, self.lmtp, interface="127.0.0.1")
-        self.addCleanup(lambda: defer.Deferred.fromCoroutine(self._stop_lmtp()))
+        self.lmtp = LMTPServer(self, self.store, self.config.mail)
         self.archive, _ = await self.store.folders.create(self.account.id, None, "Archive", F.USER_MAIL)
         root = message(1, "Plans")
         self.conversation = parse_message(root).conversation_id
         await self.lmtp_deliver(root)
 
-    async def _stop_lmtp(self) -> None:
-        await self.lmtp_port.stopListening()
-        await self.lmtp.stop()
-        for _ in range(500):
-            if not self.lmtp.connections:
-                break
-            await deferLater(reactor, 0.01, lambda: None)
-
     async def lmtp_deliver(self, raw: bytes, recipients=("alice@example.org",)) -> None:
-        address = ("127.0.0.1", self.lmtp_port.getHost().port)
-
-        def send():
-            client = smtplib.LMTP(*address)
-            try:
-                client.ehlo("mta.example")
-                return client.sendmail("bob@example.net", list(recipients), raw)
-            finally:
-                client.quit()
-
-        self.assertEqual(await threads.deferToThread(send), {})
+        self.assertEqual(await self.lmtp.deliver(raw, recipients), {})
 
     async def move(self, destination, client=None) -> str:
         answer = await (client or self.client).post("ItemOperations", move_request(self.conversation,

@@ -6,18 +6,15 @@ the same delivery path, and accounts from the store.
 
 from __future__ import annotations
 
-import smtplib
 import uuid
 from datetime import datetime, timedelta, timezone
 
 from lxml import etree
-from twisted.internet import defer, reactor, threads
-from twisted.internet.task import deferLater
 
 from bluesync.mail.delivery import new_email_item
-from bluesync.mail.lmtp import LMTPFactory
 from bluesync.store import folders as F
 from tests.eas.client import EASClient, find, text
+from tests.mail.lmtpclient import LMTPServer
 from tests.support import SiteTestCase
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -98,30 +95,10 @@ class FindTestCase(SiteTestCase):
 class LMTPDeliveryTests(FindTestCase):
     async def _set_up(self):
         await super()._set_up()
-        self.lmtp = LMTPFactory(self.store, self.config.mail, reactor)
-        self.lmtp_port = reactor.listenTCP(0, self.lmtp, interface="127.0.0.1")
-        self.addCleanup(lambda: defer.Deferred.fromCoroutine(self._stop_lmtp()))
-
-    async def _stop_lmtp(self) -> None:
-        await self.lmtp_port.stopListening()
-        await self.lmtp.stop()
-        for _ in range(500):
-            if not self.lmtp.connections:
-                break
-            await deferLater(reactor, 0.01, lambda: None)
+        self.lmtp = LMTPServer(self, self.store, self.config.mail)
 
     async def lmtp_deliver(self, raw: bytes) -> None:
-        address = ("127.0.0.1", self.lmtp_port.getHost().port)
-
-        def send():
-            client = smtplib.LMTP(*address)
-            try:
-                client.ehlo("mta.example")
-                return client.sendmail("bob@example.net", ["alice@example.org"], raw)
-            finally:
-                client.quit()
-
-        self.assertEqual(await threads.deferToThread(send), {})
+        self.assertEqual(await self.lmtp.deliver(raw), {})
 
     async def test_subject_and_body_words(self):
         """Mail delivered over LMTP is found by a subject word and by a body word, with its ServerId."""

@@ -21,14 +21,10 @@ that takes one (Find included), over TCP to the real Site, and each test checks 
 from __future__ import annotations
 
 import base64
-import smtplib
 
 from lxml import etree
-from twisted.internet import defer, reactor, threads
-from twisted.internet.task import deferLater
 
 from bluesync.items.email import parse_message
-from bluesync.mail.lmtp import LMTPFactory
 from bluesync.store import folders as F
 from tests.eas.client import find, text
 from tests.eas.mailbox import PLAIN, MailboxTestCase
@@ -38,6 +34,7 @@ from tests.eas.test_drafts import sync_document as draft_sync
 from tests.eas.test_find import gal_find, mailbox_find
 from tests.eas.test_sendmail import compose_document, mime
 from tests.mail import imipdata
+from tests.mail.lmtpclient import LMTPServer
 
 # In every string of Bob's (subjects, bodies, names, folder, attachment).
 MARK = "zyxqua"
@@ -109,9 +106,7 @@ def shape(answer, ids) -> tuple:
 class IsolationTests(MailboxTestCase):
     async def _set_up(self):
         await super()._set_up()
-        self.lmtp = LMTPFactory(self.store, self.config.mail, reactor)
-        self.lmtp_port = reactor.listenTCP(0, self.lmtp, interface="127.0.0.1")
-        self.addCleanup(lambda: defer.Deferred.fromCoroutine(self._stop_lmtp()))
+        self.lmtp = LMTPServer(self, self.store, self.config.mail)
         self.bob = await self.create_account(BOB, name="Bob Builder")
         await self.store.accounts.add_alias(BOB, "bob.private@example.org")
         self.bob_phone = await self.provisioned("BOBPHONE", user=BOB)
@@ -163,26 +158,8 @@ class IsolationTests(MailboxTestCase):
 
     # -- fixtures ----------------------------------------------------------
 
-    async def _stop_lmtp(self) -> None:
-        await self.lmtp_port.stopListening()
-        await self.lmtp.stop()
-        for _ in range(500):
-            if not self.lmtp.connections:
-                break
-            await deferLater(reactor, 0.01, lambda: None)
-
     async def lmtp_deliver(self, raw: bytes, recipients) -> None:
-        address = ("127.0.0.1", self.lmtp_port.getHost().port)
-
-        def send():
-            client = smtplib.LMTP(*address)
-            try:
-                client.ehlo("mta.example")
-                return client.sendmail("carol@example.net", list(recipients), raw)
-            finally:
-                client.quit()
-
-        self.assertEqual(await threads.deferToThread(send), {})
+        self.assertEqual(await self.lmtp.deliver(raw, recipients, "carol@example.net"), {})
 
     def _attachment_index(self) -> int:
         from bluesync.items import email

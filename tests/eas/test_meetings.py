@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import base64
 import email
-import smtplib
 from datetime import datetime, timezone
 
 import icalendar
-from twisted.internet import defer, reactor, threads
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase
 
 from bluesync.eas import meetings
 from bluesync.items.scheduling import uid_from_global_obj_id
 from bluesync.items.timezone import from_zone
 from bluesync.mail import calendar_ingest
-from bluesync.mail.lmtp import LMTPFactory
 from bluesync.store import folders as F
 from tests.eas.client import find, text
 from tests.eas.test_sendmail import SendMailTestCase, compose_document
 from tests.mail.imipdata import calendar as calendar_text
 from tests.mail.imipdata import message, vevent
+from tests.mail.lmtpclient import LMTPServer
 
 NAMESPACES = ('xmlns="AirSync:" xmlns:airsyncbase="AirSyncBase:" xmlns:calendar="Calendar:"'
               ' xmlns:email="Email:"')
@@ -133,31 +130,11 @@ SEND_WITH_BODY = ("<SendResponse><airsyncbase:Body><airsyncbase:Type>1</airsyncb
 class MeetingTestCase(SendMailTestCase):
     async def _set_up(self) -> None:
         await super()._set_up()
-        self.lmtp = LMTPFactory(self.store, self.config.mail, reactor)
-        self.lmtp_port = reactor.listenTCP(0, self.lmtp, interface="127.0.0.1")
-        self.addCleanup(lambda: defer.Deferred.fromCoroutine(self._stop_lmtp()))
+        self.lmtp = LMTPServer(self, self.store, self.config.mail)
         self.keys: dict[tuple[str, str], str] = {}
 
-    async def _stop_lmtp(self) -> None:
-        await self.lmtp_port.stopListening()
-        await self.lmtp.stop()
-        for _ in range(500):
-            if not self.lmtp.connections:
-                break
-            await deferLater(reactor, 0.01, lambda: None)
-
     async def lmtp_deliver(self, raw: bytes, recipients=("alice@example.org",), sender="carol@example.net"):
-        address = ("127.0.0.1", self.lmtp_port.getHost().port)
-
-        def send():
-            client = smtplib.LMTP(*address)
-            try:
-                client.ehlo("mta.example")
-                return client.sendmail(sender, list(recipients), raw)
-            finally:
-                client.quit()
-
-        self.assertEqual(await threads.deferToThread(send), {})
+        self.assertEqual(await self.lmtp.deliver(raw, recipients, sender), {})
 
     async def sync(self, client, folder, commands: str = "", options: str = PLAIN):
         """One Sync of a folder from the device's current key; the Collection element or None."""

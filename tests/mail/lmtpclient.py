@@ -7,10 +7,14 @@ commands in one write, then their replies read back in order.
 
 from __future__ import annotations
 
+import smtplib
 import socket
 from dataclasses import dataclass
 
-from twisted.internet import threads
+from twisted.internet import defer, reactor, threads
+from twisted.internet.task import deferLater
+
+from bluesync.mail.lmtp import LMTPFactory
 
 
 @dataclass(frozen=True)
@@ -105,3 +109,39 @@ def commands(sender: str, recipients: list[str], lhlo: bool = True) -> bytes:
     data += f"MAIL FROM:<{sender}>\r\n".encode()
     data += b"".join(f"RCPT TO:<{r}>\r\n".encode() for r in recipients)
     return data + b"DATA\r\n"
+
+
+class LMTPServer:
+    """
+    bluesync's real LMTP listener on a loopback port for one test, stopped
+    (sessions closed, port released) by the test's cleanup.
+    """
+
+    def __init__(self, test, store, mail_config) -> None:
+        self.factory = LMTPFactory(store, mail_config, reactor)
+        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.address = ("127.0.0.1", self.port.getHost().port)
+        test.addCleanup(lambda: defer.Deferred.fromCoroutine(self.stop()))
+
+    async def stop(self) -> None:
+        await self.port.stopListening()
+        await self.factory.stop()
+        for _ in range(500):
+            if not self.factory.connections:
+                break
+            await deferLater(reactor, 0.01, lambda: None)
+
+    def deliver(self, raw: bytes, recipients=("alice@example.org",), sender: str = "bob@example.net"):
+        """
+        Deliver C{raw} as an MTA would (smtplib's LMTP client, in a thread);
+        fires with the recipients refused, {} when all were accepted.
+        """
+        def send():
+            client = smtplib.LMTP(*self.address)
+            try:
+                client.ehlo("mta.example")
+                return client.sendmail(sender, list(recipients), raw)
+            finally:
+                client.quit()
+
+        return threads.deferToThread(send)

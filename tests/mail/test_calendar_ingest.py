@@ -10,14 +10,13 @@ import smtplib
 from datetime import datetime, timezone
 
 import icalendar
-from twisted.internet import defer, reactor, threads
-from twisted.internet.task import deferLater
+from twisted.internet import threads
 
 from bluesync.items import scheduling
 from bluesync.mail import calendar_ingest
-from bluesync.mail.lmtp import LMTPFactory
 from bluesync.store.folders import CALENDAR, INBOX
 from tests.mail.imipdata import message, vevent
+from tests.mail.lmtpclient import LMTPServer
 from tests.support import DatabaseTestCase
 
 UTC = timezone.utc
@@ -45,18 +44,8 @@ class IngestTestCase(DatabaseTestCase):
         await super()._set_up()
         self.alice = await self.store.create_account("alice@example.org", "Alice", "x")
         self.bob = await self.store.create_account("bob@example.org", "Bob", "x")
-        self.factory = LMTPFactory(self.store, self.config.mail, reactor)
-        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
-        self.address = ("127.0.0.1", self.port.getHost().port)
-        self.addCleanup(lambda: defer.Deferred.fromCoroutine(self._stop_server()))
-
-    async def _stop_server(self) -> None:
-        await self.port.stopListening()
-        await self.factory.stop()
-        for _ in range(500):
-            if not self.factory.connections:
-                break
-            await deferLater(reactor, 0.01, lambda: None)
+        server = LMTPServer(self, self.store, self.config.mail)
+        self.factory, self.port, self.address = server.factory, server.port, server.address
 
     async def deliver(self, raw: bytes, recipients=("alice@example.org",), sender="carol@example.net") -> dict:
         def send():

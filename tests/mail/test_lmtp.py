@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg2
-from twisted.internet import defer, reactor, threads
+from twisted.internet import reactor, threads
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
@@ -25,7 +25,7 @@ from bluesync.items.records import from_record
 from bluesync.mail.lmtp import THREAD_PARSE_SIZE, LMTPFactory, parse_path
 from bluesync.service import BluesyncService, StartupError
 from bluesync.store.folders import INBOX
-from tests.mail.lmtpclient import LineClient, commands, converse_in_thread, dot_stuff
+from tests.mail.lmtpclient import LMTPServer, LineClient, commands, converse_in_thread, dot_stuff
 from tests.support import DatabaseTestCase, database_outage, test_config, until_pool_reconnected
 
 PLAIN = (
@@ -83,18 +83,8 @@ class LMTPTestCase(DatabaseTestCase):
         await super()._set_up()
         self.alice = await self.store.create_account("alice@example.org", "Alice", "x")
         self.bob = await self.store.create_account("bob@example.org", "Bob", "x")
-        self.factory = LMTPFactory(self.store, self.config.mail, reactor)
-        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
-        self.address = ("127.0.0.1", self.port.getHost().port)
-        self.addCleanup(lambda: defer.Deferred.fromCoroutine(self._stop_server()))
-
-    async def _stop_server(self) -> None:
-        await self.port.stopListening()
-        await self.factory.stop()
-        for _ in range(500):
-            if not self.factory.connections:
-                break
-            await deferLater(reactor, 0.01, lambda: None)
+        server = LMTPServer(self, self.store, self.config.mail)
+        self.factory, self.port, self.address = server.factory, server.port, server.address
 
     async def inbox(self, account):
         return await self.store.folders.by_type(account.id, INBOX)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 
 import treq
-from twisted.internet import defer, reactor
+from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
-from bluesync.mail.lmtp import LMTPFactory
 from bluesync.push.notifier import discard
 from bluesync.web.admin import build_admin_site
-from tests.mail.lmtpclient import commands, converse_in_thread, dot_stuff
+from tests.mail.lmtpclient import LMTPServer, commands, converse_in_thread, dot_stuff
 from tests.push.helpers import deliver
 from tests.push.test_ping import PingTestCase, ping_xml, status
 from tests.support import database_outage, until_pool_reconnected
@@ -100,14 +99,11 @@ class MetricsTests(PingTestCase):
         LMTP recipients delivered and refused, the outbound queue's depth,
         the pool and the resident memory.
         """
-        factory = LMTPFactory(self.store, self.config.mail, reactor)
-        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
-        self.addCleanup(lambda: defer.ensureDeferred(factory.stop()))
-        self.addCleanup(port.stopListening)
+        lmtp = LMTPServer(self, self.store, self.config.mail)
         before = await self.scrape()
         self.assertEqual(sample(before, "bluesync_outbound_queued"), 0)
         message = b"From: bob@example.net\r\nSubject: hi\r\n\r\nHello.\r\n"
-        replies = await converse_in_thread(("127.0.0.1", port.getHost().port), [
+        replies = await converse_in_thread(lmtp.address, [
             (commands("bob@example.net", ["alice@example.org", "nobody@example.org"]), 5),
             (dot_stuff(message), 1),
             (b"QUIT\r\n", 1),
