@@ -18,7 +18,7 @@ from tests.eas.client import find, text
 from tests.eas.mailbox import MailboxTestCase, message
 from tests.eas.test_sendmail import compose_document
 from tests.mail.lmtpclient import LMTPServer
-from tests.push.helpers import until, until_stored
+from tests.push.helpers import hold_folder_deletion, until, until_waiting_for_lock
 
 HEAD = '<ItemOperations xmlns="ItemOperations:">'
 
@@ -122,30 +122,13 @@ class ConversationRuleTests(MailboxTestCase):
         await self.create_account("bob@example.org", "another secret", "Bob")
         bob = await self.provisioned("BOBPHONE", user="bob@example.org", password="another secret")
         self.assertEqual(await self.move(self.archive), "1")
-        holding, release = defer.Deferred(), defer.Deferred()
-
-        async def delete_slowly(transaction):
-            # What FolderStore.delete does, held open until the submission waits.
-            await transaction.execute("SELECT 1 FROM folders WHERE id = %s FOR UPDATE", (self.archive.id,))
-            await transaction.execute("UPDATE folders SET deleted = true WHERE id = %s", (self.archive.id,))
-            await transaction.execute("DELETE FROM conversation_rules WHERE folder_id = %s", (self.archive.id,))
-            holding.callback(None)
-            await release
-
-        deleting = defer.Deferred.fromCoroutine(self.database.transaction(delete_slowly))
-        await holding
+        release, deleting = await hold_folder_deletion(self.database, self.archive.id)
         sending = defer.ensureDeferred(bob.post("SendMail", compose_document("SendMail", (
             "From: Bob <bob@example.org>\r\nTo: Alice <alice@example.org>\r\nSubject: Re: Plans\r\n"
             "In-Reply-To: <m1@example.net>\r\nReferences: <m1@example.net>\r\nMIME-Version: 1.0\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n\r\nFine by me.\r\n").encode())))
 
-        async def waiting_for_lock() -> bool:
-            row = await self.database.query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock'")
-            return row[0] > 0
-
-        await until_stored(waiting_for_lock, "the submission waiting for the folder lock")
+        await until_waiting_for_lock(self.database, "the submission waiting for the folder lock")
         release.callback(None)
         await deleting
         answer = await sending

@@ -16,7 +16,7 @@ from bluesync.mail.rule_expiry import INTERVAL, RuleExpiry
 from bluesync.passwords import hash_password
 from bluesync.store import folders as F
 from bluesync.store.outbound import Copy, Submission
-from tests.push.helpers import until_stored
+from tests.push.helpers import hold_folder_deletion, until_waiting_for_lock
 from tests.support import DatabaseTestCase
 
 ROOT = (b"From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: Plans\r\n"
@@ -63,27 +63,10 @@ class DeliveryRuleTests(DatabaseTestCase):
         being deleted stores nothing (the MTA is answered 451 and retries);
         the retry lands in the Inbox.  No copy is lost in a deleted folder.
         """
-        holding, release = defer.Deferred(), defer.Deferred()
-
-        async def delete_slowly(transaction):
-            # What FolderStore.delete does, held open until the delivery waits.
-            await transaction.execute("SELECT 1 FROM folders WHERE id = %s FOR UPDATE", (self.archive.id,))
-            await transaction.execute("UPDATE folders SET deleted = true WHERE id = %s", (self.archive.id,))
-            await transaction.execute("DELETE FROM conversation_rules WHERE folder_id = %s", (self.archive.id,))
-            holding.callback(None)
-            await release
-
-        deleting = defer.Deferred.fromCoroutine(self.database.transaction(delete_slowly))
-        await holding
+        release, deleting = await hold_folder_deletion(self.database, self.archive.id)
         delivering = defer.Deferred.fromCoroutine(self.deliver())
 
-        async def waiting_for_lock() -> bool:
-            row = await self.database.query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock'")
-            return row[0] > 0
-
-        await until_stored(waiting_for_lock, "the delivery waiting for the folder lock")
+        await until_waiting_for_lock(self.database, "the delivery waiting for the folder lock")
         release.callback(None)
         await deleting
         with self.assertRaises(LookupError):
